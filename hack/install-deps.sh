@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Installs everything the rig and the tests need on a fresh Debian 12 machine: Debian packages
+# (Pebble, BIND, dig/nsupdate, openssl, gettext for envsubst), the Go-built binaries (cached
+# outside the repository, built only when missing), moto for Route53 tests, and node_modules.
+set -euo pipefail
+repo=$(cd "$(dirname "$0")/.." && pwd)
+log() { printf '[install-deps] %s\n' "$*" >&2; }
+
+need_apt=()
+for pair in pebble:pebble named:bind9 dig:bind9-dnsutils nsupdate:bind9-dnsutils tsig-keygen:bind9 \
+            openssl:openssl envsubst:gettext-base curl:curl python3:python3; do
+  bin=${pair%%:*}; pkg=${pair##*:}
+  command -v "$bin" >/dev/null 2>&1 || [ -x "/usr/sbin/$bin" ] || need_apt+=("$pkg")
+done
+if [ ${#need_apt[@]} -gt 0 ]; then
+  log "apt-get install ${need_apt[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
+fi
+# Debian starts the services it installs where it can; the rig runs its own instances.
+command -v systemctl >/dev/null 2>&1 && systemctl disable --now named bind9 2>/dev/null || true
+
+bash "$repo/hack/build-rig-binaries.sh" kube-apiserver etcd kubectl
+
+if [ -f "$repo/package-lock.json" ] && { [ ! -d "$repo/node_modules" ] || [ "$repo/package-lock.json" -nt "$repo/node_modules/.package-lock.json" ]; }; then
+  log "npm ci"
+  (cd "$repo" && npm ci --no-audit --no-fund --loglevel=error)
+fi

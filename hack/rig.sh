@@ -1,0 +1,267 @@
+#!/usr/bin/env bash
+# The local rig: a real kube-apiserver + etcd, Pebble (ACME CA) and BIND (authoritative DNS with
+# TSIG dynamic updates), all on free loopback ports. Usage:
+#   hack/rig.sh up                 start everything (idempotent), write $RIG_DIR/env and kubeconfig
+#   hack/rig.sh down               stop everything this rig started and remove $RIG_DIR
+#   hack/rig.sh status             exit 0 when every part answers
+#   hack/rig.sh restart-apiserver  stop and start kube-apiserver only (etcd data kept)
+# RIG_DIR defaults to <repo>/.rig. RIG_OWNER_PID, when set, makes a watchdog tear the rig down as
+# soon as that process is gone (tests use it so that no process outlives a failed or interrupted run).
+set -euo pipefail
+
+repo=$(cd "$(dirname "$0")/.." && pwd)
+. "$repo/hack/versions.sh"
+RIG_DIR=${RIG_DIR:-$repo/.rig}
+cache=${DNS01_CACHE:-$HOME/.cache/dns01-operator}
+KUBECTL=${KUBECTL:-$cache/bin/kubectl-$KUBE_VERSION}
+ZONES="example.test second.test"
+
+log() { printf '[rig] %s\n' "$*" >&2; }
+die() { log "error: $*"; exit 1; }
+
+free_ports() { # free_ports N -> N ports free on 127.0.0.1 for both TCP and UDP
+  python3 - "$1" <<'PY'
+import socket, sys
+n = int(sys.argv[1]); out = []; held = []
+while len(out) < n:
+    t = socket.socket(socket.AF_INET, socket.SOCK_STREAM); t.bind(("127.0.0.1", 0)); p = t.getsockname()[1]
+    u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try: u.bind(("127.0.0.1", p))
+    except OSError: t.close(); continue
+    held += [t, u]; out.append(p)
+print(" ".join(map(str, out)))
+PY
+}
+
+start() { # start NAME CMD... : detached from this shell's session, pid in $RIG_DIR/pids/NAME
+  local name=$1; shift
+  setsid "$@" >"$RIG_DIR/logs/$name.log" 2>&1 < /dev/null &
+  echo $! > "$RIG_DIR/pids/$name"
+}
+
+alive() { [ -f "$RIG_DIR/pids/$1" ] && kill -0 "$(cat "$RIG_DIR/pids/$1")" 2>/dev/null; }
+
+wait_for() { # wait_for WHAT SECONDS CMD...
+  local what=$1 secs=$2; shift 2
+  local deadline=$((SECONDS + secs))
+  until "$@" >/dev/null 2>&1; do
+    [ $SECONDS -lt $deadline ] || die "$what did not come up in ${secs}s; see $RIG_DIR/logs"
+    sleep 0.2
+  done
+}
+
+stop_pid() { # stop_pid NAME: SIGTERM, then SIGKILL after 10 s
+  local f="$RIG_DIR/pids/$1"
+  [ -f "$f" ] || return 0
+  local pid; pid=$(cat "$f")
+  if kill -0 "$pid" 2>/dev/null; then
+    kill -TERM "$pid" 2>/dev/null || true
+    for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
+    kill -KILL "$pid" 2>/dev/null || true
+  fi
+  rm -f "$f"
+}
+
+pki() {
+  local d="$RIG_DIR/pki"; mkdir -p "$d"; cd "$d"
+  ca() { # ca NAME CN
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$1.key" -out "$1.crt" \
+      -days 3650 -subj "/CN=$2" -addext "basicConstraints=critical,CA:TRUE" \
+      -addext "keyUsage=critical,keyCertSign,cRLSign" 2>/dev/null
+  }
+  leaf() { # leaf NAME CA SUBJ EXTS
+    openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$1.key" -out "$1.csr" -subj "$3" 2>/dev/null
+    printf '%s\n' "$4" > "$1.ext"
+    openssl x509 -req -in "$1.csr" -CA "$2.crt" -CAkey "$2.key" -CAcreateserial -days 825 -out "$1.crt" \
+      -extfile "$1.ext" 2>/dev/null
+  }
+  ca kube-ca "dns01-operator rig kubernetes CA"
+  leaf apiserver kube-ca "/CN=kube-apiserver" \
+    "subjectAltName=IP:127.0.0.1,DNS:localhost,DNS:kubernetes.default.svc
+extendedKeyUsage=serverAuth"
+  leaf admin kube-ca "/O=system:masters/CN=admin" "extendedKeyUsage=clientAuth"
+  openssl genrsa -out sa.key 2048 2>/dev/null
+  openssl rsa -in sa.key -pubout -out sa.pub 2>/dev/null
+  ca pebble-https-ca "dns01-operator rig Pebble HTTPS CA"
+  leaf pebble pebble-https-ca "/CN=localhost" \
+    "subjectAltName=IP:127.0.0.1,DNS:localhost
+extendedKeyUsage=serverAuth"
+  cd "$repo"
+}
+
+tsig_secret() { head -c "$1" /dev/urandom | base64 -w0; }
+
+bind_conf() { # bind_conf PORT
+  local d="$RIG_DIR/bind"; mkdir -p "$d"
+  {
+    printf 'options {\n  directory "%s";\n  pid-file "%s/named.pid";\n' "$d" "$d"
+    printf '  listen-on port %s { 127.0.0.1; };\n  listen-on-v6 { none; };\n' "$1"
+    printf '  recursion no;\n  dnssec-validation no;\n  notify no;\n  allow-query { any; };\n};\n'
+    printf 'controls { };\n'
+    printf 'key "%s" { algorithm hmac-sha256; secret "%s"; };\n' "$TSIG_KEY_NAME" "$TSIG_SECRET"
+    printf 'key "%s" { algorithm hmac-md5; secret "%s"; };\n' "rig-md5." "$TSIG_SECRET_HMACMD5"
+    printf 'key "%s" { algorithm hmac-sha1; secret "%s"; };\n' "rig-sha1." "$TSIG_SECRET_HMACSHA1"
+    printf 'key "%s" { algorithm hmac-sha512; secret "%s"; };\n' "rig-sha512." "$TSIG_SECRET_HMACSHA512"
+    for z in $ZONES; do
+      printf 'zone "%s" {\n  type primary;\n  file "%s/%s.db";\n' "$z" "$d" "$z"
+      printf '  allow-update { key "%s"; key "rig-md5."; key "rig-sha1."; key "rig-sha512."; };\n};\n' "$TSIG_KEY_NAME"
+      cat > "$d/$z.db" <<ZONE
+\$TTL 60
+@       IN SOA ns1.$z. hostmaster.$z. ( 1 3600 600 86400 60 )
+@       IN NS  ns1.$z.
+ns1     IN A   127.0.0.1
+ZONE
+    done
+  } > "$d/named.conf"
+}
+
+write_kubeconfig() { # write_kubeconfig URL
+  local d="$RIG_DIR/pki"
+  cat > "$RIG_DIR/kubeconfig" <<KC
+apiVersion: v1
+kind: Config
+clusters:
+- name: rig
+  cluster:
+    server: $1
+    certificate-authority-data: $(base64 -w0 "$d/kube-ca.crt")
+users:
+- name: admin
+  user:
+    client-certificate-data: $(base64 -w0 "$d/admin.crt")
+    client-key-data: $(base64 -w0 "$d/admin.key")
+contexts:
+- name: rig
+  context: { cluster: rig, user: admin }
+current-context: rig
+KC
+}
+
+start_apiserver() {
+  local d="$RIG_DIR/pki"
+  start kube-apiserver "$cache/bin/kube-apiserver-$KUBE_VERSION" \
+    --secure-port="$KUBE_PORT" --bind-address=127.0.0.1 --advertise-address=127.0.0.1 \
+    --cert-dir="$RIG_DIR/apiserver" --tls-cert-file="$d/apiserver.crt" --tls-private-key-file="$d/apiserver.key" \
+    --etcd-servers="http://127.0.0.1:$ETCD_PORT" --service-cluster-ip-range=10.0.0.0/24 \
+    --allow-privileged=true --authorization-mode=RBAC --disable-admission-plugins=ServiceAccount \
+    --service-account-issuer="https://127.0.0.1:$KUBE_PORT/" --service-account-key-file="$d/sa.pub" \
+    --service-account-signing-key-file="$d/sa.key" --client-ca-file="$d/kube-ca.crt" \
+    --api-audiences="https://127.0.0.1:$KUBE_PORT/" --enable-priority-and-fairness=false
+  wait_for kube-apiserver 120 curl -fsS --cacert "$d/kube-ca.crt" --cert "$d/admin.crt" --key "$d/admin.key" \
+    "https://127.0.0.1:$KUBE_PORT/readyz"
+}
+
+install_crds() {
+  compgen -G "$repo/deploy/crds/*.yaml" >/dev/null || return 0
+  KUBECONFIG="$RIG_DIR/kubeconfig" "$KUBECTL" apply --server-side --force-conflicts -f "$repo/deploy/crds/" >/dev/null
+  KUBECONFIG="$RIG_DIR/kubeconfig" "$KUBECTL" wait --for condition=Established --timeout=60s \
+    -f "$repo/deploy/crds/" >/dev/null
+}
+
+healthy() {
+  [ -f "$RIG_DIR/env" ] || return 1
+  for p in etcd kube-apiserver pebble named; do alive "$p" || return 1; done
+  # shellcheck disable=SC1091
+  (. "$RIG_DIR/env"; curl -fsS --cacert "$RIG_DIR/pki/kube-ca.crt" --cert "$RIG_DIR/pki/admin.crt" \
+      --key "$RIG_DIR/pki/admin.key" "$KUBE_APISERVER_URL/readyz" >/dev/null)
+}
+
+up() {
+  if healthy; then
+    install_crds
+    log "rig already up: source $RIG_DIR/env"
+    return 0
+  fi
+  [ -d "$RIG_DIR" ] && down
+  for b in named pebble openssl curl python3; do command -v "$b" >/dev/null || [ -x "/usr/sbin/$b" ] || die "$b is missing: run hack/install-deps.sh"; done
+  [ -x "$cache/bin/kube-apiserver-$KUBE_VERSION" ] && [ -x "$cache/bin/etcd-$ETCD_VERSION" ] \
+    && [ -x "$KUBECTL" ] || bash "$repo/hack/build-rig-binaries.sh" kube-apiserver etcd kubectl
+  mkdir -p "$RIG_DIR/pids" "$RIG_DIR/logs" "$RIG_DIR/etcd" "$RIG_DIR/apiserver"
+  read -r ETCD_PORT ETCD_PEER_PORT KUBE_PORT DNS_PORT ACME_PORT MGMT_PORT VA_HTTP VA_TLS <<<"$(free_ports 8)"
+  export ETCD_PORT KUBE_PORT
+  pki
+
+  start etcd "$cache/bin/etcd-$ETCD_VERSION" --name rig --data-dir "$RIG_DIR/etcd" \
+    --listen-client-urls "http://127.0.0.1:$ETCD_PORT" --advertise-client-urls "http://127.0.0.1:$ETCD_PORT" \
+    --listen-peer-urls "http://127.0.0.1:$ETCD_PEER_PORT" --initial-advertise-peer-urls "http://127.0.0.1:$ETCD_PEER_PORT" \
+    --initial-cluster "rig=http://127.0.0.1:$ETCD_PEER_PORT" --unsafe-no-fsync --log-level warn
+  wait_for etcd 30 curl -fsS "http://127.0.0.1:$ETCD_PORT/health"
+
+  TSIG_KEY_NAME="rig-key."; TSIG_SECRET=$(tsig_secret 32)
+  TSIG_SECRET_HMACMD5=$(tsig_secret 16); TSIG_SECRET_HMACSHA1=$(tsig_secret 20); TSIG_SECRET_HMACSHA512=$(tsig_secret 64)
+  bind_conf "$DNS_PORT"
+  start named /usr/sbin/named -g -4 -n 1 -c "$RIG_DIR/bind/named.conf"
+  wait_for named 30 dig +time=1 +tries=1 -p "$DNS_PORT" @127.0.0.1 SOA example.test +short
+
+  cat > "$RIG_DIR/pebble.json" <<JSON
+{ "pebble": {
+  "listenAddress": "127.0.0.1:$ACME_PORT", "managementListenAddress": "127.0.0.1:$MGMT_PORT",
+  "certificate": "$RIG_DIR/pki/pebble.crt", "privateKey": "$RIG_DIR/pki/pebble.key",
+  "httpPort": $VA_HTTP, "tlsPort": $VA_TLS, "ocspResponderURL": "",
+  "externalAccountBindingRequired": false,
+  "externalAccountMACKeys": { "rig-eab": "zWNDZM6eQGHWpSRTPal5eIUYFTu7EajVIoguysqZ9wG44nMEtx3MUAsUDkMTQ12W" }
+} }
+JSON
+  start pebble env PEBBLE_VA_NOSLEEP=1 pebble -config "$RIG_DIR/pebble.json" -dnsserver "127.0.0.1:$DNS_PORT"
+  wait_for pebble 30 curl -fsS --cacert "$RIG_DIR/pki/pebble-https-ca.crt" "https://127.0.0.1:$ACME_PORT/dir"
+
+  start_apiserver
+  write_kubeconfig "https://127.0.0.1:$KUBE_PORT"
+  mkdir -p "$RIG_DIR/bin" && ln -sf "$KUBECTL" "$RIG_DIR/bin/kubectl"
+
+  cat > "$RIG_DIR/env" <<ENV
+# Written by hack/rig.sh; source it to talk to the rig.
+export RIG_DIR='$RIG_DIR'
+export KUBECONFIG='$RIG_DIR/kubeconfig'
+export KUBE_APISERVER_URL='https://127.0.0.1:$KUBE_PORT'
+export ETCD_URL='http://127.0.0.1:$ETCD_PORT'
+export ACME_DIRECTORY_URL='https://127.0.0.1:$ACME_PORT/dir'
+export ACME_CA_FILE='$RIG_DIR/pki/pebble-https-ca.crt'
+export PEBBLE_MANAGEMENT_URL='https://127.0.0.1:$MGMT_PORT'
+export PEBBLE_EAB_KID='rig-eab'
+export PEBBLE_EAB_HMAC_KEY='zWNDZM6eQGHWpSRTPal5eIUYFTu7EajVIoguysqZ9wG44nMEtx3MUAsUDkMTQ12W'
+export DNS_SERVER='127.0.0.1:$DNS_PORT'
+export DNS_ZONES='$ZONES'
+export TSIG_KEY_NAME='$TSIG_KEY_NAME'
+export TSIG_ALGORITHM='HMACSHA256'
+export TSIG_SECRET='$TSIG_SECRET'
+export TSIG_SECRET_HMACMD5='$TSIG_SECRET_HMACMD5'
+export TSIG_SECRET_HMACSHA1='$TSIG_SECRET_HMACSHA1'
+export TSIG_SECRET_HMACSHA512='$TSIG_SECRET_HMACSHA512'
+export PATH="$RIG_DIR/bin:\$PATH"
+ENV
+  install_crds
+  if [ -n "${RIG_OWNER_PID:-}" ]; then
+    # Tear down when the owner (a test run) is gone, however it ended.
+    setsid bash -c 'while kill -0 "$0" 2>/dev/null && [ -d "$1" ]; do sleep 1; done; RIG_DIR="$1" "$2" down' \
+      "$RIG_OWNER_PID" "$RIG_DIR" "$repo/hack/rig.sh" >/dev/null 2>&1 < /dev/null &
+    echo $! > "$RIG_DIR/pids/watchdog"
+  fi
+  log "rig up: source $RIG_DIR/env  (kubectl, ACME at https://127.0.0.1:$ACME_PORT/dir, DNS 127.0.0.1:$DNS_PORT)"
+}
+
+down() {
+  [ -d "$RIG_DIR" ] || return 0
+  for p in pebble named kube-apiserver etcd; do stop_pid "$p"; done
+  # The watchdog may be the one calling us; it exits on its own once $RIG_DIR is gone.
+  rm -rf "$RIG_DIR"
+  log "rig down"
+}
+
+case "${1:-}" in
+  up) up ;;
+  down) down ;;
+  status) healthy ;;
+  restart-apiserver)
+    # shellcheck disable=SC1091
+    . "$RIG_DIR/env"
+    KUBE_PORT=${KUBE_APISERVER_URL##*:}; ETCD_PORT=${ETCD_URL##*:}
+    stop_pid kube-apiserver; start_apiserver ;;
+  stop-apiserver) stop_pid kube-apiserver ;;
+  start-apiserver)
+    # shellcheck disable=SC1091
+    . "$RIG_DIR/env"
+    KUBE_PORT=${KUBE_APISERVER_URL##*:}; ETCD_PORT=${ETCD_URL##*:}
+    start_apiserver ;;
+  *) echo "usage: $0 up|down|status|restart-apiserver|stop-apiserver|start-apiserver" >&2; exit 2 ;;
+esac
