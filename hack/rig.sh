@@ -5,7 +5,8 @@
 #   hack/rig.sh down               stop everything this rig started and remove $RIG_DIR
 #   hack/rig.sh status             exit 0 when every part answers
 #   hack/rig.sh restart-apiserver  stop and start kube-apiserver only (etcd data kept)
-# RIG_DIR defaults to <repo>/.rig. RIG_OWNER_PID, when set, makes a watchdog tear the rig down as
+# RIG_DIR defaults to <repo>/.rig. With RIG_EXTERNAL_KUBECONFIG=<path> the rig starts no apiserver
+# or etcd and uses that cluster instead (a kind cluster, say); Pebble and BIND still run here. RIG_OWNER_PID, when set, makes a watchdog tear the rig down as
 # soon as that process is gone (tests use it so that no process outlives a failed or interrupted run).
 set -euo pipefail
 
@@ -160,14 +161,16 @@ install_crds() {
 
 healthy() {
   [ -f "$RIG_DIR/env" ] || return 1
-  for p in etcd kube-apiserver pebble named; do alive "$p" || return 1; done
+  local parts="pebble named"
+  [ -n "${RIG_EXTERNAL_KUBECONFIG:-}" ] || parts="$parts etcd kube-apiserver"
+  for p in $parts; do alive "$p" || return 1; done
   # shellcheck disable=SC1091
-  (. "$RIG_DIR/env"; curl -fsS --cacert "$RIG_DIR/pki/kube-ca.crt" --cert "$RIG_DIR/pki/admin.crt" \
-      --key "$RIG_DIR/pki/admin.key" "$KUBE_APISERVER_URL/readyz" >/dev/null)
+  (. "$RIG_DIR/env"; "$KUBECTL" --kubeconfig "$KUBECONFIG" get --raw /readyz >/dev/null)
 }
 
 up() {
   if healthy; then
+    mkdir -p "$RIG_DIR/bin" && ln -sf "$KUBECTL" "$RIG_DIR/bin/kubectl"
     install_crds
     log "rig already up: source $RIG_DIR/env"
     return 0
@@ -181,11 +184,13 @@ up() {
   export ETCD_PORT KUBE_PORT
   pki
 
+  if [ -z "${RIG_EXTERNAL_KUBECONFIG:-}" ]; then
   start etcd "$cache/bin/etcd-$ETCD_VERSION" --name rig --data-dir "$RIG_DIR/etcd" \
     --listen-client-urls "http://127.0.0.1:$ETCD_PORT" --advertise-client-urls "http://127.0.0.1:$ETCD_PORT" \
     --listen-peer-urls "http://127.0.0.1:$ETCD_PEER_PORT" --initial-advertise-peer-urls "http://127.0.0.1:$ETCD_PEER_PORT" \
     --initial-cluster "rig=http://127.0.0.1:$ETCD_PEER_PORT" --unsafe-no-fsync --log-level warn
   wait_for etcd 30 curl -fsS "http://127.0.0.1:$ETCD_PORT/health"
+  fi
 
   TSIG_KEY_NAME="rig-key."; TSIG_SECRET=$(tsig_secret 32)
   TSIG_SECRET_HMACMD5=$(tsig_secret 16); TSIG_SECRET_HMACSHA1=$(tsig_secret 20); TSIG_SECRET_HMACSHA512=$(tsig_secret 64)
@@ -205,15 +210,22 @@ JSON
   start pebble env PEBBLE_VA_NOSLEEP=1 pebble -config "$RIG_DIR/pebble.json" -dnsserver "127.0.0.1:$DNS_PORT"
   wait_for pebble 30 curl -fsS --cacert "$RIG_DIR/pki/pebble-https-ca.crt" "https://127.0.0.1:$ACME_PORT/dir"
 
-  start_apiserver
-  write_kubeconfig "https://127.0.0.1:$KUBE_PORT"
+  if [ -n "${RIG_EXTERNAL_KUBECONFIG:-}" ]; then
+    cp "$RIG_EXTERNAL_KUBECONFIG" "$RIG_DIR/kubeconfig"
+    KUBE_URL=$("$KUBECTL" --kubeconfig "$RIG_DIR/kubeconfig" config view --minify -o jsonpath='{.clusters[0].cluster.server}')
+  else
+    KUBE_URL="https://127.0.0.1:$KUBE_PORT"
+    start_apiserver
+    write_kubeconfig "https://127.0.0.1:$KUBE_PORT"
+  fi
   mkdir -p "$RIG_DIR/bin" && ln -sf "$KUBECTL" "$RIG_DIR/bin/kubectl"
 
   cat > "$RIG_DIR/env" <<ENV
 # Written by hack/rig.sh; source it to talk to the rig.
 export RIG_DIR='$RIG_DIR'
 export KUBECONFIG='$RIG_DIR/kubeconfig'
-export KUBE_APISERVER_URL='https://127.0.0.1:$KUBE_PORT'
+export KUBE_APISERVER_URL='$KUBE_URL'
+export RIG_EXTERNAL='${RIG_EXTERNAL_KUBECONFIG:+1}'
 export ETCD_URL='http://127.0.0.1:$ETCD_PORT'
 export ACME_DIRECTORY_URL='https://127.0.0.1:$ACME_PORT/dir'
 export ACME_CA_FILE='$RIG_DIR/pki/pebble-https-ca.crt'

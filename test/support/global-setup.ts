@@ -8,8 +8,16 @@ import { parseRigEnv, repoRoot, rigCommand, rigHealthy } from "./rig.js";
  * in `.rig/` (or in RIG_DIR), and otherwise starts a private rig in a temporary directory, owned
  * by this process: a watchdog tears it down when the test run ends in any way, Ctrl-C included.
  * The rig's variables are copied into process.env, which the test workers inherit.
+ *
+ * With USE_EXISTING_CLUSTER=true (as in controller-runtime's envtest) the suites run against the
+ * cluster named by KUBECONFIG instead of starting an apiserver; Pebble and BIND still run here.
  */
 export default function globalSetup(): void {
+  const kubeconfig = process.env["KUBECONFIG"];
+  if (process.env["USE_EXISTING_CLUSTER"] === "true") {
+    if (!kubeconfig) throw new Error("USE_EXISTING_CLUSTER=true needs KUBECONFIG to name the cluster");
+    process.env["RIG_EXTERNAL_KUBECONFIG"] = kubeconfig;
+  }
   const already = process.env["DNS01_TEST_RIG_OWNED"];
   const shared = already || (process.env["RIG_DIR"] ?? resolve(repoRoot, ".rig"));
   let rigDir = shared;
