@@ -99,17 +99,12 @@ export const condition = () =>
       .describe("Type of the condition, e.g. Ready or Issuing."),
     status: s.enum(["True", "False", "Unknown"]).describe("Status of the condition: True, False or Unknown."),
     reason: s
-      .string({ maxLength: 1024 })
-      .describe("A CamelCase reason for the last transition, for machines.")
-      .optional(),
+      .string({ minLength: 1, maxLength: 1024, pattern: "^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$" })
+      .describe("A CamelCase reason for the last transition, for machines."),
     message: s
       .string({ maxLength: 32768 })
-      .describe("A human readable message about the last transition.")
-      .optional(),
-    lastTransitionTime: s
-      .string({ format: "date-time" })
-      .describe("When the status last changed.")
-      .optional(),
+      .describe("A human readable message about the last transition."),
+    lastTransitionTime: s.string({ format: "date-time" }).describe("When the status last changed."),
     observedGeneration: s
       .integer({ format: "int64", minimum: 0 })
       .describe("The metadata.generation that the condition was set from.")

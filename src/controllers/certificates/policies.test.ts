@@ -31,7 +31,9 @@ const goodSecret: SecretFacts = {
   privateKey: { algorithm: "RSA", size: 2048 },
   keyMatchesCertificate: true,
 };
-const input = (over: Partial<PolicyInput> & { secret?: Partial<SecretFacts> } = {}): PolicyInput => ({
+const input = (
+  over: Omit<Partial<PolicyInput>, "secret"> & { secret?: Partial<SecretFacts> } = {},
+): PolicyInput => ({
   cert: over.cert ?? cert,
   secret: { ...goodSecret, ...over.secret },
   renewalTime: over.renewalTime ?? new Date("2026-07-01T00:00:00Z"),

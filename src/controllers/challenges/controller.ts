@@ -1,0 +1,259 @@
+import { TemporaryError, TerminalError } from "../../errors.js";
+import { describeError } from "../../kube/api-errors.js";
+import type { KubeClient } from "../../kube/client.js";
+import { PatchType } from "../../kube/client.js";
+import type { AcmeChallenge } from "../../acme/index.js";
+import type { SecretReader } from "../../solvers/credentials.js";
+import type { Dns01Dispatcher } from "../../solvers/dispatcher.js";
+import { createSolver } from "../../solvers/registry.js";
+import type { Dns01Solver, TxtRecord } from "../../solvers/types.js";
+import type { AcmeAccounts } from "../issuers/accounts.js";
+import { CHALLENGE_FINALIZER, Kinds, type ChallengeObj, type OrderObj } from "../kinds.js";
+import {
+  type ControllerDefinition,
+  type Informer,
+  type ReconcileRequest,
+  type ReconcileResult,
+  ResourceClient,
+  watch,
+} from "../runtime/index.js";
+
+/** What the Challenge controller needs. */
+export interface ChallengeControllerDeps {
+  client: KubeClient;
+  accounts: AcmeAccounts;
+  dispatcher: Dns01Dispatcher;
+  secrets: SecretReader;
+  challenges: Informer<ChallengeObj>;
+  orders: Informer<OrderObj>;
+}
+
+/** First wait between propagation checks; grows to PROPAGATION_MAX_MS. */
+const PROPAGATION_FIRST_MS = 200;
+const PROPAGATION_MAX_MS = 10_000;
+/** How soon to ask the CA again about a challenge it is validating. */
+const VALIDATION_POLL_MS = 250;
+/** A recheck in case a watch event is slow to come; events normally bring the next run sooner. */
+const SAFETY_NET_MS = 2000;
+
+/**
+ * The Challenge controller: picks the provider from the Challenge's solver, presents the TXT
+ * value, waits (by requeueing, never sleeping) until the servers that matter answer it, asks the
+ * CA to validate, polls for the result, and removes its value on success, on failure and on
+ * deletion (a finalizer). The record it writes is noted in status before it is written, so a crash
+ * at any point leaves a Challenge that knows what to clean up.
+ */
+export function challengeController(deps: ChallengeControllerDeps): ControllerDefinition {
+  return {
+    name: "challenges",
+    concurrency: 10,
+    watches: [watch(deps.challenges)],
+    reconcile: (req) => new ChallengeReconcile(deps, req).run(),
+  };
+}
+
+class ChallengeReconcile {
+  private readonly api: ResourceClient<ChallengeObj>;
+  private ch!: ChallengeObj;
+
+  constructor(
+    private readonly deps: ChallengeControllerDeps,
+    private readonly req: ReconcileRequest,
+  ) {
+    this.api = new ResourceClient(deps.client, Kinds.challenges);
+  }
+
+  async run(): Promise<ReconcileResult> {
+    const ch = this.deps.challenges.get(this.req.key);
+    if (!ch) return;
+    this.ch = ch;
+    const ns = ch.metadata.namespace ?? "";
+    const finalizers = ch.metadata.finalizers ?? [];
+
+    if (ch.metadata.deletionTimestamp) {
+      if (!finalizers.includes(CHALLENGE_FINALIZER)) return;
+      await this.cleanUp();
+      await this.removeFinalizer();
+      return;
+    }
+
+    // The owning Order is gone (no garbage collector, or a race with one): go with it.
+    const owner = ch.metadata.ownerReferences?.find((r) => r.kind === "Order" && r.controller === true);
+    if (owner && this.deps.orders.hasSynced() && !this.deps.orders.get(`${ns}/${owner.name}`)) {
+      await this.api.delete(ns, ch.metadata.name ?? "", {
+        uid: ch.metadata.uid ?? "",
+        signal: this.req.signal,
+      });
+      return;
+    }
+
+    if (!finalizers.includes(CHALLENGE_FINALIZER)) {
+      // Before any TXT value exists, so that deleting the Challenge always cleans it up.
+      await this.api.patch(
+        ns,
+        ch.metadata.name ?? "",
+        [
+          { op: "test", path: "/metadata/resourceVersion", value: ch.metadata.resourceVersion },
+          finalizers.length === 0
+            ? { op: "add", path: "/metadata/finalizers", value: [CHALLENGE_FINALIZER] }
+            : { op: "add", path: "/metadata/finalizers/-", value: CHALLENGE_FINALIZER },
+        ],
+        { type: PatchType.json, signal: this.req.signal },
+      );
+      return;
+    }
+
+    const state = ch.status?.state;
+    if (state === "valid" || state === "invalid" || state === "errored" || state === "expired") {
+      if (ch.status?.presented) {
+        await this.cleanUp();
+        await this.patchStatus({ presented: false, processing: false });
+      }
+      return;
+    }
+
+    try {
+      if (!ch.status?.presented || !ch.status.presentedRecord) return await this.present();
+      if (state === "processing") return await this.poll();
+      return await this.checkAndAccept();
+    } catch (err) {
+      if (err instanceof TerminalError) {
+        // A refusal by the DNS provider or the CA: the Challenge fails, its value is removed, and
+        // the Order (then the Certificate) reports why. Retrying would repeat the same answer.
+        await this.cleanUp();
+        await this.patchStatus({
+          state: "errored",
+          processing: false,
+          presented: false,
+          reason: describeError(err),
+        });
+        this.req.log.warn("challenge failed", { reason: describeError(err) });
+        return;
+      }
+      await this.noteReason(describeError(err));
+      throw err;
+    }
+  }
+
+  /** Notes the record in status, then writes it: the order that keeps a crash from orphaning it. */
+  private async present(): Promise<ReconcileResult> {
+    const spec = this.ch.spec;
+    const record =
+      this.ch.status?.presentedRecord ??
+      (await this.deps.dispatcher.resolveRecord(
+        spec.dnsName,
+        spec.solver.dns01?.cnameStrategy,
+        this.req.signal,
+      ));
+    await this.patchStatus({
+      presentedRecord: { fqdn: record.fqdn, zone: record.zone },
+      presented: true,
+      processing: true,
+      state: "pending",
+      reason: `Presenting TXT record ${record.fqdn}`,
+    });
+    const solver = await this.solver();
+    await solver.present(this.txt(record), { signal: this.req.signal, log: this.req.log });
+    this.req.log.info("presented TXT record", { fqdn: record.fqdn, zone: record.zone });
+    await this.patchStatus({ reason: `Presented TXT record ${record.fqdn}; waiting for DNS propagation` });
+    // Our own status write brings the next run through the watch; reading before it arrives would
+    // only meet a stale cache and a 409. The delay is a safety net, not the trigger.
+    return { requeueAfter: SAFETY_NET_MS };
+  }
+
+  /** Checks propagation; once the value is visible, asks the CA to validate. */
+  private async checkAndAccept(): Promise<ReconcileResult> {
+    const record = this.ch.status?.presentedRecord;
+    if (!record) return { requeueAfter: 0 };
+    const check = await this.deps.dispatcher.checkPropagation(record, this.ch.spec.key, this.req.signal);
+    if (!check.propagated) {
+      await this.noteReason(`Waiting for DNS propagation of ${record.fqdn}: ${check.detail}`);
+      const elapsed = Date.now() - Date.parse(this.ch.metadata.creationTimestamp ?? new Date().toISOString());
+      return { requeueAfter: Math.min(PROPAGATION_MAX_MS, Math.max(PROPAGATION_FIRST_MS, elapsed / 10)) };
+    }
+    const client = await this.client();
+    const answer = await client.acceptChallenge(this.ch.spec.url);
+    this.req.log.info("asked the CA to validate", { state: answer.status });
+    return this.settle(answer);
+  }
+
+  /** Asks the CA how validation went. */
+  private async poll(): Promise<ReconcileResult> {
+    const client = await this.client();
+    return this.settle(await client.getChallenge(this.ch.spec.url));
+  }
+
+  /** Records what the CA said; a final answer also removes the TXT value, in the same run. */
+  private async settle(answer: AcmeChallenge): Promise<ReconcileResult> {
+    if (answer.status === "valid" || answer.status === "invalid") {
+      await this.cleanUp();
+      const reason =
+        answer.status === "invalid"
+          ? `${this.ch.spec.wildcard === true ? "*." : ""}${this.ch.spec.dnsName}: ${answer.error?.detail ?? answer.error?.type ?? "validation failed"}`
+          : "";
+      await this.patchStatus({ state: answer.status, processing: false, presented: false, reason });
+      this.req.log.info("challenge finished", { state: answer.status });
+      return;
+    }
+    // "pending" after our accept means the CA has not started yet: we keep polling as processing.
+    if (this.ch.status?.state !== "processing") {
+      await this.patchStatus({ state: "processing", reason: "Waiting for the CA to validate the challenge" });
+    }
+    return { requeueAfter: Math.min(answer.retryAfterMs ?? VALIDATION_POLL_MS, 10_000) };
+  }
+
+  /** Removes our value (and only ours) if it may exist. Idempotent. */
+  private async cleanUp(): Promise<void> {
+    const record = this.ch.status?.presentedRecord;
+    if (!record || this.ch.status?.presented === false) return;
+    const solver = await this.solver();
+    await solver.cleanUp(this.txt(record), { signal: this.req.signal, log: this.req.log });
+    this.req.log.info("removed TXT record", { fqdn: record.fqdn });
+  }
+
+  private async removeFinalizer(): Promise<void> {
+    const finalizers = this.ch.metadata.finalizers ?? [];
+    const index = finalizers.indexOf(CHALLENGE_FINALIZER);
+    if (index < 0) return;
+    await this.api.patch(
+      this.ch.metadata.namespace,
+      this.ch.metadata.name ?? "",
+      [
+        { op: "test", path: `/metadata/finalizers/${index}`, value: CHALLENGE_FINALIZER },
+        { op: "remove", path: `/metadata/finalizers/${index}` },
+      ],
+      { type: PatchType.json, signal: this.req.signal },
+    );
+  }
+
+  private txt(record: { fqdn: string; zone: string }): TxtRecord {
+    return { fqdn: record.fqdn, zone: record.zone, value: this.ch.spec.key };
+  }
+
+  private async solver(): Promise<Dns01Solver> {
+    const dns01 = this.ch.spec.solver.dns01;
+    if (!dns01) throw new TerminalError("the challenge's solver has no dns01 block", "InvalidSolver");
+    const issuer = this.deps.accounts.resolve(this.ch.metadata.namespace ?? "", this.ch.spec.issuerRef);
+    if (!issuer) throw new TemporaryError(`issuer ${this.ch.spec.issuerRef.name} not found`, 5000);
+    return createSolver(dns01, {
+      secretNamespace: this.deps.accounts.secretNamespace(issuer),
+      secrets: this.deps.secrets,
+      signal: this.req.signal,
+    });
+  }
+
+  private async client() {
+    const issuer = this.deps.accounts.resolve(this.ch.metadata.namespace ?? "", this.ch.spec.issuerRef);
+    if (!issuer) throw new TemporaryError(`issuer ${this.ch.spec.issuerRef.name} not found`, 5000);
+    return this.deps.accounts.clientFor(issuer, this.req.signal);
+  }
+
+  private async noteReason(reason: string): Promise<void> {
+    if (this.ch.status?.reason === reason) return;
+    await this.patchStatus({ reason });
+  }
+
+  private async patchStatus(status: Record<string, unknown>): Promise<void> {
+    this.ch = await this.api.patchStatus(this.ch, status, { signal: this.req.signal });
+  }
+}
