@@ -1,7 +1,7 @@
 // Three projects so that `make unit` needs nothing running, while `test/` (integration, real
 // kube-apiserver) and `e2e/` (whole system: apiserver, Pebble, BIND) bring up the rig themselves.
 const tsJest = {
-  "^.+\\.ts$": ["ts-jest", { useESM: true, isolatedModules: true, diagnostics: false }],
+  "^.+\\.ts$": ["ts-jest", { useESM: true, diagnostics: false }],
 };
 const common = {
   extensionsToTreatAsEsm: [".ts"],
@@ -17,6 +17,7 @@ export default {
     {
       ...common,
       displayName: "integration",
+      setupFilesAfterEnv: ["<rootDir>/test/support/long-timeout.ts"],
       testMatch: ["<rootDir>/test/**/*.test.ts"],
       globalSetup: "<rootDir>/test/support/global-setup.ts",
       globalTeardown: "<rootDir>/test/support/global-teardown.ts",
@@ -24,6 +25,7 @@ export default {
     {
       ...common,
       displayName: "e2e",
+      setupFilesAfterEnv: ["<rootDir>/test/support/long-timeout.ts"],
       testMatch: ["<rootDir>/e2e/**/*.test.ts"],
       globalSetup: "<rootDir>/test/support/global-setup.ts",
       globalTeardown: "<rootDir>/test/support/global-teardown.ts",
