@@ -29,8 +29,8 @@ demo: rig-up ## The main job: rig up, operator running, a wildcard certificate i
 test: deps lint typecheck ## Every check: lint, type check, then unit, integration and e2e tests in one run (one rig).
 	@$(JEST) --runInBand
 
-lint: ## ESLint (type-checked rules) and Prettier.
-	@npx eslint . && npx prettier --check .
+lint: ## ESLint (type-checked rules), Prettier, and the chart's CRD copies.
+	@npx eslint . && npx prettier --check . && bash hack/sync-chart-crds.sh --check
 
 format: ## Rewrite files with Prettier.
 	@npx prettier --write .
@@ -47,8 +47,9 @@ integration: ## Integration tests against the real apiserver (starts a private r
 e2e: ## Whole-system tests: apiserver, operator, Pebble and BIND.
 	@$(JEST) --selectProjects e2e --runInBand
 
-crds: ## Regenerate deploy/crds from src/crds.
+crds: ## Regenerate deploy/crds (and the chart's copies) from src/crds.
 	@npx tsx src/crds/generate.ts
+	@bash hack/sync-chart-crds.sh
 
 build: ## Compile to dist/.
 	@npx tsc -p tsconfig.build.json

@@ -1,0 +1,92 @@
+import { TemporaryError } from "../errors.js";
+import type { ProviderRateLimit } from "./provider.js";
+
+/**
+ * A token bucket: `capacity` tokens, refilled continuously at `capacity / perMs`. `take` never
+ * waits: it returns 0 when a token was taken, else how long until one will be there, so that a
+ * reconcile can give its worker back and requeue after that delay (workers never sleep).
+ */
+export class TokenBucket {
+  private tokens: number;
+  private last: number;
+
+  constructor(
+    private readonly capacity: number,
+    private readonly perMs: number,
+    private readonly now: () => number = Date.now,
+  ) {
+    this.tokens = capacity;
+    this.last = now();
+  }
+
+  /** Takes `n` tokens if there are; returns 0, or the milliseconds until there will be. */
+  take(n = 1): number {
+    const t = this.now();
+    this.tokens = Math.min(this.capacity, this.tokens + ((t - this.last) * this.capacity) / this.perMs);
+    this.last = t;
+    if (this.tokens >= n) {
+      this.tokens -= n;
+      return 0;
+    }
+    return Math.ceil(((n - this.tokens) * this.perMs) / this.capacity);
+  }
+
+  /** Empties the bucket until `ms` from now: the provider said to back off (429, Retry-After). */
+  drainFor(ms: number): void {
+    this.tokens = -((ms * this.capacity) / this.perMs);
+    this.last = this.now();
+  }
+}
+
+/**
+ * One token bucket per provider account (keyed by provider and a non-secret account id, such as
+ * a key ID or a hash of a token), shared by every reconcile of the process, sized from the
+ * provider's documented limit.
+ */
+export class RateLimits {
+  private readonly buckets = new Map<string, TokenBucket>();
+
+  constructor(private readonly now: () => number = Date.now) {}
+
+  /** The bucket of one account. */
+  bucket(key: string, limit: ProviderRateLimit): TokenBucket {
+    let b = this.buckets.get(key);
+    if (!b) {
+      b = new TokenBucket(limit.requests, limit.perMs, this.now);
+      this.buckets.set(key, b);
+    }
+    return b;
+  }
+
+  /**
+   * Takes a token for one API call or throws a TemporaryError carrying the wait, which the work
+   * queue turns into a delayed requeue.
+   */
+  acquire(key: string, limit: ProviderRateLimit, what: string): void {
+    const wait = this.bucket(key, limit).take();
+    if (wait > 0) {
+      throw new TemporaryError(
+        `${what}: client-side rate limit for this account; retrying in ${wait} ms`,
+        wait,
+      );
+    }
+  }
+}
+
+/** The process-wide limits: every provider instance of one account shares its bucket. */
+export const rateLimits = new RateLimits();
+
+/**
+ * Parses an HTTP Retry-After header (seconds or an HTTP date) into milliseconds; undefined when
+ * absent or unreadable.
+ */
+export function parseRetryAfter(
+  value: string | null | undefined,
+  now: number = Date.now(),
+): number | undefined {
+  if (value === null || value === undefined || value.trim() === "") return undefined;
+  const secs = Number(value);
+  if (Number.isFinite(secs)) return Math.max(0, secs * 1000);
+  const at = Date.parse(value);
+  return Number.isNaN(at) ? undefined : Math.max(0, at - now);
+}
