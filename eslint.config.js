@@ -3,7 +3,7 @@ import eslint from "@eslint/js";
 import tseslint from "typescript-eslint";
 
 export default tseslint.config(
-  { ignores: ["dist/", "node_modules/", "coverage/", ".rig/", "charts/", "deploy/", "*.config.js"] },
+  { ignores: ["dist/", "node_modules/", "bench/.out/", "coverage/", ".rig/", "charts/", "deploy/", "*.config.js"] },
   eslint.configs.recommended,
   ...tseslint.configs.strictTypeChecked,
   ...tseslint.configs.stylisticTypeChecked,
@@ -18,6 +18,9 @@ export default tseslint.config(
       "@typescript-eslint/no-unused-vars": ["error", { argsIgnorePattern: "^_", varsIgnorePattern: "^_" }],
       "max-lines-per-function": ["warn", { max: 120, skipBlankLines: true, skipComments: true }],
       "no-console": "error",
+      // client-node's models are classes whose instances the API never needs: plain objects are the
+      // documented way to build request bodies, and winston's transports trip it the same way.
+      "@typescript-eslint/no-unsafe-class-instance-assignment": "off",
     },
   },
   {

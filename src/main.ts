@@ -28,7 +28,10 @@ async function main(): Promise<number> {
 
 main().then(
   (code) => {
+    // Keep-alive sockets and timers of libraries would otherwise hold the process open after a
+    // graceful shutdown; everything that had to finish has finished by now.
     process.exitCode = code;
+    setImmediate(() => process.exit(code));
   },
   (err: unknown) => {
     process.stderr.write(

@@ -2,7 +2,6 @@ import { request } from "node:https";
 import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { parse as parseYaml } from "yaml";
-import type * as k8s from "@kubernetes/client-node";
 import { queryTxt } from "../../src/dns/query.js";
 import { repoRoot, rigVar } from "../../test/support/rig.js";
 import { apiErrorMessage, waitFor, type TestClients } from "../../test/support/kube.js";
@@ -108,13 +107,13 @@ export async function waitForReadyCertificate(
 
 /** Creates an object with the generic client (kubectl create). */
 export async function createObject(c: TestClients, obj: Obj): Promise<void> {
-  await c.objects.create(obj as k8s.KubernetesObject);
+  await c.objects.create(obj);
 }
 
 /** Deletes an object, ignoring one that is gone. */
 export async function deleteObject(c: TestClients, obj: Obj): Promise<void> {
   try {
-    await c.objects.delete(obj as k8s.KubernetesObject);
+    await c.objects.delete(obj);
   } catch {
     // gone already
   }

@@ -19,7 +19,7 @@ export class OperatorProcess {
 
   /** Starts the operator from source (tsx), appending to the same log file across restarts. */
   start(): void {
-    if (this.child && this.child.exitCode === null) throw new Error("operator already running");
+    if (this.child?.exitCode === null) throw new Error("operator already running");
     this.out = createWriteStream(this.logFile, { flags: "a" });
     const child = spawn(process.execPath, ["--import", "tsx", join(repoRoot, "src/main.ts"), ...this.args], {
       cwd: repoRoot,
@@ -39,7 +39,7 @@ export class OperatorProcess {
   /** Sends a signal and waits for the process to exit. */
   async stop(signal: NodeJS.Signals = "SIGTERM"): Promise<number | null> {
     const child = this.child;
-    if (!child || child.exitCode !== null || child.signalCode !== null) return child?.exitCode ?? null;
+    if (child?.exitCode !== null || child.signalCode !== null) return child?.exitCode ?? null;
     const exited = new Promise<number | null>((resolve) =>
       child.once("exit", (code) => {
         resolve(code);

@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import * as http from "node:http";
 import * as https from "node:https";
 import { ApiException, type KubeConfig } from "@kubernetes/client-node";
@@ -64,6 +65,7 @@ const WATCH_HEADER_TIMEOUT_MS = 30_000;
 /** The raw client. One per process is enough; it is stateless apart from the KubeConfig. */
 export class KubeClient {
   private readonly server: string;
+  private agent: { id: string; agent: https.Agent } | undefined;
 
   constructor(
     readonly kubeConfig: KubeConfig,
@@ -200,6 +202,7 @@ export class KubeClient {
     // Sets the agent (CA, client certificate, proxy) and the Authorization header, refreshing
     // exec and OIDC tokens as needed.
     await this.kubeConfig.applyToHTTPSOptions(options);
+    options.agent = this.reuse(options.agent);
     signal.throwIfAborted();
     const transport = url.protocol === "http:" ? http : https;
     return new Promise((resolve, reject) => {
@@ -216,6 +219,33 @@ export class KubeClient {
       });
       req.end(body);
     });
+  }
+
+  /**
+   * client-node builds a new https.Agent for every request, which costs a TLS handshake per call.
+   * We keep one keep-alive agent per set of TLS settings (they change only when a kubeconfig's
+   * certificates rotate) and use it instead; proxy agents are passed through untouched.
+   */
+  private reuse(agent: https.RequestOptions["agent"]): https.RequestOptions["agent"] {
+    if (!(agent instanceof https.Agent) || agent.constructor !== https.Agent) return agent;
+    const o = agent.options;
+    const id = createHash("sha256")
+      .update(
+        JSON.stringify([
+          String(o.ca ?? ""),
+          String(o.cert ?? ""),
+          String(o.key ?? ""),
+          o.rejectUnauthorized,
+          o.servername,
+        ]),
+      )
+      .digest("hex");
+    if (this.agent?.id !== id) {
+      this.agent?.agent.destroy();
+      this.agent = { id, agent: new https.Agent({ ...o, keepAlive: true }) };
+    }
+    agent.destroy();
+    return this.agent.agent;
   }
 
   private apiError(

@@ -57,7 +57,8 @@ export default function globalSetup(): void {
     process.env["RIG_EXTERNAL_KUBECONFIG"] = kubeconfig;
   }
   const already = process.env["DNS01_TEST_RIG_OWNED"];
-  const shared = already || (process.env["RIG_DIR"] ?? resolve(repoRoot, ".rig"));
+  const shared =
+    already !== undefined && already !== "" ? already : (process.env["RIG_DIR"] ?? resolve(repoRoot, ".rig"));
   let rigDir = shared;
   if (already && rigHealthy(already)) {
     // Another jest project of this run started it already.

@@ -228,7 +228,7 @@ class CertificateReconcile {
 
     const status = cert.status ?? {};
     const attempts = status.failedIssuanceAttempts ?? 0;
-    const issuing = getCondition(status.conditions as Condition[] | undefined, "Issuing");
+    const issuing = getCondition(status.conditions, "Issuing");
     if (attempts > 0 && status.lastFailureTime && issuing?.status !== "True") {
       const retryAt =
         Date.parse(status.lastFailureTime) + issuanceBackoffMs(attempts, this.deps.issuanceBackoffBaseMs);
@@ -400,7 +400,7 @@ class CertificateReconcile {
             ...(cert.spec.commonName ? { commonName: cert.spec.commonName } : {}),
             dnsNames: expectedNames(certificateFacts(cert)),
             ...(cert.spec.duration ? { duration: cert.spec.duration } : {}),
-            ...(issuer?.spec.acme?.profile ? { profile: issuer.spec.acme.profile } : {}),
+            ...(issuer?.spec.acme.profile ? { profile: issuer.spec.acme.profile } : {}),
           },
         },
         this.req.signal,
@@ -561,7 +561,7 @@ class CertificateReconcile {
   }
 
   private conditions(): Condition[] {
-    return (this.cert.status?.conditions ?? []) as Condition[];
+    return this.cert.status?.conditions ?? [];
   }
 
   private generation(): { observedGeneration?: number } {

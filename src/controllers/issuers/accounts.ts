@@ -1,7 +1,7 @@
 import { createHash } from "node:crypto";
 import { AcmeClient } from "../../acme/index.js";
 import type { IssuerRef } from "../../crds/index.js";
-import { TemporaryError, TerminalError } from "../../errors.js";
+import { TemporaryError } from "../../errors.js";
 import type { Logger } from "../../log.js";
 import type { SecretReader } from "../../solvers/credentials.js";
 import type { Informer } from "../runtime/index.js";
@@ -56,7 +56,7 @@ export class AcmeAccounts {
 
   /** The CA bundle of an issuer as PEM, if it has one. */
   static caBundlePem(issuer: AnyIssuerObj): string | undefined {
-    const b = issuer.spec.acme?.caBundle;
+    const b = issuer.spec.acme.caBundle;
     return b ? Buffer.from(b, "base64").toString("utf8") : undefined;
   }
 
@@ -67,7 +67,6 @@ export class AcmeAccounts {
   async clientFor(issuer: AnyIssuerObj, signal?: AbortSignal): Promise<AcmeClient> {
     const acme = issuer.spec.acme;
     const id = `${issuer.kind}/${issuer.metadata.namespace ?? ""}/${issuer.metadata.name ?? ""}`;
-    if (!acme) throw new TerminalError(`${id} has no acme block`, "IssuerNotACME");
     const uri = issuer.status?.acme?.uri;
     if (!uri) throw new TemporaryError(`${id} has no registered ACME account yet`, 2000);
     const cached = this.clients.get(id);
@@ -100,7 +99,6 @@ export class AcmeAccounts {
     externalAccountBinding?: { kid: string; hmacKey: string },
   ): AcmeClient {
     const acme = issuer.spec.acme;
-    if (!acme) throw new TerminalError("the issuer has no acme block", "IssuerNotACME");
     return new AcmeClient({
       directoryUrl: acme.server,
       accountKeyPem,

@@ -100,10 +100,6 @@ async function reconcileIssuer(
       },
     );
   };
-  if (!acme) {
-    await writeReady("False", "InvalidConfig", "Only ACME issuers are supported: set spec.acme");
-    return;
-  }
 
   const secretNamespace = deps.accounts.secretNamespace(issuer);
   const keyRef = {
@@ -197,7 +193,7 @@ async function ensureAccountKey(
   } catch (err) {
     const missing =
       err instanceof TerminalError && (err.reason === "SecretNotFound" || isNotFound(err.cause));
-    if (!missing || issuer.spec.acme?.disableAccountKeyGeneration === true) throw err;
+    if (!missing || issuer.spec.acme.disableAccountKeyGeneration === true) throw err;
   }
   // ECDSA P-256 (ES256) is the one algorithm RFC 8555 requires every CA to accept, and it signs
   // far faster than RSA, which matters when one account signs every request of a thousand orders.
@@ -222,7 +218,7 @@ async function ensureAccountKey(
     );
     req.log.info("generated a new ACME account key", { secret: `${namespace}/${ref.name}` });
     return key.pem;
-  } catch (err) {
+  } catch {
     // Another writer created it first (or it appeared since our read): use theirs.
     return deps.secrets.read(namespace, ref, req.signal);
   }

@@ -80,7 +80,7 @@ async function reconcileOrder(deps: OrderControllerDeps, req: ReconcileRequest):
   );
   if (owner && deps.certificates.hasSynced()) {
     const cert = deps.certificates.get(`${ns}/${owner.name}`);
-    if (!cert || cert.metadata.uid !== owner.uid) {
+    if (cert?.metadata.uid !== owner.uid) {
       await orders.delete(ns, order.metadata.name ?? "", {
         uid: order.metadata.uid ?? "",
         signal: req.signal,
@@ -141,13 +141,16 @@ async function reconcileOrder(deps: OrderControllerDeps, req: ReconcileRequest):
           await setState(order, finalized.status, writeStatus);
           return { requeueAfter: finalized.retryAfterMs ?? POLL_MS };
         }
-        return await storeCertificate(client, finalized, writeStatus, issuer.spec.acme?.preferredChain);
+        await storeCertificate(client, finalized, writeStatus, issuer.spec.acme.preferredChain);
+        return;
       }
       case "processing":
         await setState(order, "processing", writeStatus);
         return { requeueAfter: acmeOrder.retryAfterMs ?? POLL_MS };
-      case "valid":
-        return await storeCertificate(client, acmeOrder, writeStatus, issuer.spec.acme?.preferredChain);
+      case "valid": {
+        await storeCertificate(client, acmeOrder, writeStatus, issuer.spec.acme.preferredChain);
+        return;
+      }
       case "invalid": {
         const reason = await invalidReason(client, acmeOrder, ownChallenges);
         await writeStatus({ state: "invalid", reason, failureTime: formatTime(now()) });
@@ -186,7 +189,7 @@ async function ensureChallenges(
 ): Promise<ReconcileResult> {
   const ns = order.metadata.namespace ?? "";
   const issuer = deps.accounts.resolve(ns, order.spec.issuerRef);
-  const solvers = issuer?.spec.acme?.solvers ?? [];
+  const solvers = issuer?.spec.acme.solvers ?? [];
   const challengesApi = new ResourceClient<ChallengeObj>(deps.client, Kinds.challenges);
   const have = new Set(existing.map((c) => c.metadata.name));
   const stored: StoredAuthorization[] = [];

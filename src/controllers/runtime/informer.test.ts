@@ -258,6 +258,27 @@ describe("Informer", () => {
     await informer.stop();
   });
 
+  it("lists again, after a backoff, when the watch reports an error other than 410", async () => {
+    const server = new FakeServer();
+    server.write("ADDED", "ns1", "web-a", "1");
+    const { informer, clock, events } = setup(server);
+    informer.start();
+    await informer.waitForSync();
+    await flushPromises();
+    server.objects.clear(); // as after an etcd restore: the object is gone without a DELETED event
+    server.sendToWatches({
+      type: "ERROR",
+      object: { kind: "Status", code: 504, reason: "Timeout", message: "Too large resource version" } as Obj,
+    });
+    await flushPromises();
+    expect(server.lists).toBe(1);
+    await clock.advance(100);
+    expect(server.lists).toBe(2);
+    expect(events).toEqual(["add web-a", "delete web-a"]);
+    expect(server.openWatches()).toBe(1);
+    await informer.stop();
+  });
+
   it("moves its resourceVersion on with bookmarks, so a resumed watch starts after them", async () => {
     const server = new FakeServer();
     server.write("ADDED", "ns1", "web-a", "1");

@@ -1,4 +1,4 @@
-import { isGone } from "../../kube/api-errors.js";
+import { apiStatusCode, isGone } from "../../kube/api-errors.js";
 import type { KubeClient } from "../../kube/client.js";
 import { type ResourceType, apiVersionOf, collectionPath } from "../../kube/resources.js";
 import type { KubeList, KubeObject, KubeStatus, WatchEvent } from "../../kube/types.js";
@@ -109,6 +109,11 @@ export interface InformerOptions<T extends KubeObject> {
 /** Thrown inside a watch to end it when the server said 410 Gone. */
 class ExpiredError extends Error {
   override readonly name = "ExpiredError";
+}
+
+/** Thrown inside a watch to end it on any other ERROR event. */
+class WatchStatusError extends Error {
+  override readonly name = "WatchStatusError";
 }
 
 /** Drops managedFields (the default transform). */
@@ -253,6 +258,11 @@ export class Informer<T extends KubeObject> {
           this.resourceVersion = "";
           continue;
         }
+        // The server refused the watch or reported an error in it (a resourceVersion too large after an
+        // etcd restore, say): start over from a list, as client-go does. A broken connection only
+        // re-watches from where it was; if that version is gone by then, the 410 says so.
+        const relist = err instanceof WatchStatusError || apiStatusCode(err) !== undefined;
+        if (relist) this.resourceVersion = "";
         failures++;
         const delayMs = Math.round(
           backoffDelay(failures, {
@@ -265,6 +275,7 @@ export class Informer<T extends KubeObject> {
           error: err instanceof Error ? err.message : String(err),
           failures,
           delayMs,
+          relist,
         });
         await wait(this.clock, delayMs, signal);
       }
@@ -320,7 +331,7 @@ export class Informer<T extends KubeObject> {
       case "ERROR": {
         const status = ev.object as KubeStatus;
         if (status.code === 410) throw new ExpiredError(status.message ?? "410 Gone");
-        throw new Error(
+        throw new WatchStatusError(
           `watch error event: ${status.code ?? ""} ${status.reason ?? ""} ${status.message ?? ""}`,
         );
       }
