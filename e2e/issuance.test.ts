@@ -141,6 +141,76 @@ describe("issuance of real certificates through Pebble and BIND", () => {
     expect(events.items.map((e) => e.reason)).toContain("SecretNotOwned");
   });
 
+  it("reissues on a spec change, keeping the key under rotationPolicy Never and rotating it by default", async () => {
+    for (const policy of ["Never", "Always"] as const) {
+      const name = `rot-${policy.toLowerCase()}-${suffix()}`;
+      const cert = certificate(name, [`${name}.example.test`]);
+      (cert["spec"] as Record<string, unknown>)["privateKey"] = {
+        algorithm: "ECDSA",
+        size: 256,
+        rotationPolicy: policy,
+      };
+      await createObject(c, cert);
+      await waitForReadyCertificate(c, ns, name);
+      const first = await c.core.readNamespacedSecret({ name: `${name}-tls`, namespace: ns });
+      await c.custom.patchNamespacedCustomObject({
+        group: "dns01.io",
+        version: "v1alpha1",
+        plural: "certificates",
+        namespace: ns,
+        name,
+        body: [{ op: "add", path: "/spec/dnsNames/-", value: `www.${name}.example.test` }],
+      });
+      const renewed = await waitFor("revision 2", async () => {
+        const got = await getCustom(c, "certificates", name, ns);
+        const st = got?.["status"] as { revision?: number } | undefined;
+        return st?.revision === 2 && condition(got, "Ready")?.status === "True" ? got : undefined;
+      });
+      expect(renewed).toBeDefined();
+      const second = await c.core.readNamespacedSecret({ name: `${name}-tls`, namespace: ns });
+      const crt = Buffer.from(second.data?.["tls.crt"] ?? "", "base64").toString("utf8");
+      expect(certificateInfo(crt).dnsNames.sort()).toEqual([
+        `${name}.example.test`,
+        `www.${name}.example.test`,
+      ]);
+      const sameKey = second.data?.["tls.key"] === first.data?.["tls.key"];
+      expect(sameKey).toBe(policy === "Never");
+    }
+  });
+
+  it("issues through a namespaced Issuer that reads Secrets only in its own namespace", async () => {
+    const other = await createNamespace(c.core, "e2e-issuer");
+    try {
+      const issuerName = `ns-pebble-${suffix()}`;
+      const nsIssuer = loadExample("cluster-issuer-pebble.yaml", rigIssuerVars());
+      nsIssuer["kind"] = "Issuer";
+      nsIssuer.metadata = { name: issuerName, namespace: other };
+      await createObject(c, nsIssuer);
+      const name = `nsiss-${suffix()}`;
+      const cert = certificate(name, [`${name}.second.test`]);
+      cert.metadata.namespace = other;
+      (cert["spec"] as Record<string, unknown>)["issuerRef"] = { name: issuerName };
+      await createObject(c, cert);
+      // The TSIG Secret exists in the operator's namespace only: the Issuer must not read it there,
+      // and the Certificate says what it is waiting for.
+      const waiting = await waitFor("the Certificate to name the missing Secret", async () => {
+        const got = await getCustom(c, "certificates", name, other);
+        const issuing = condition(got, "Issuing");
+        return issuing?.message.includes(`${other}/rig-tsig`) === true ? issuing : undefined;
+      });
+      expect(waiting.status).toBe("True");
+      expect(waiting.message).toContain("not found");
+      // Given its own copy, it issues.
+      await c.core.createNamespacedSecret({
+        namespace: other,
+        body: { metadata: { name: "rig-tsig" }, stringData: { "tsig-secret": rigVar("TSIG_SECRET") } },
+      });
+      await waitForReadyCertificate(c, other, name, 120_000);
+    } finally {
+      await deleteNamespace(c.core, other);
+    }
+  });
+
   it("never writes a secret value into its logs", () => {
     const text = operator.logText();
     expect(text).not.toContain(rigVar("TSIG_SECRET"));

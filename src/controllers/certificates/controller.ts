@@ -260,6 +260,9 @@ class CertificateReconcile {
     if (state !== undefined && ORDER_FINAL_STATES.has(state)) {
       return this.failed(order, stillValid);
     }
+    if (order.status?.reason) {
+      await this.setIssuing("True", trigger.reason, `${trigger.message}; waiting on ${order.status.reason}`);
+    }
     return;
   }
 

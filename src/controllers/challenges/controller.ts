@@ -52,6 +52,21 @@ export function challengeController(deps: ChallengeControllerDeps): ControllerDe
   };
 }
 
+/** A terminal answer of the CA about this challenge (as opposed to trouble on the DNS side). */
+class CaRefusal extends Error {
+  override readonly name = "CaRefusal";
+}
+
+/** Runs a CA call, marking its terminal errors as the CA's refusal. */
+async function ca<T>(call: () => Promise<T>): Promise<T> {
+  try {
+    return await call();
+  } catch (err) {
+    if (err instanceof TerminalError) throw new CaRefusal(err.message, { cause: err });
+    throw err;
+  }
+}
+
 class ChallengeReconcile {
   private readonly api: ResourceClient<ChallengeObj>;
   private ch!: ChallengeObj;
@@ -117,20 +132,20 @@ class ChallengeReconcile {
       if (state === "processing") return await this.poll();
       return await this.checkAndAccept();
     } catch (err) {
-      if (err instanceof TerminalError) {
-        // A refusal by the DNS provider or the CA: the Challenge fails, its value is removed, and
-        // the Order (then the Certificate) reports why. Retrying would repeat the same answer.
+      const reason = describeError(err);
+      if (err instanceof CaRefusal) {
+        // The CA refused: the Challenge fails, its value is removed, and the Order (then the
+        // Certificate) reports why. Retrying would repeat the same answer.
         await this.cleanUp();
-        await this.patchStatus({
-          state: "errored",
-          processing: false,
-          presented: false,
-          reason: describeError(err),
-        });
-        this.req.log.warn("challenge failed", { reason: describeError(err) });
+        await this.patchStatus({ state: "errored", processing: false, presented: false, reason });
+        this.req.log.warn("challenge failed", { reason });
         return;
       }
-      await this.noteReason(describeError(err));
+      // DNS-side trouble (a missing Secret, rejected credentials, an unknown zone) is shown in
+      // status and retried with the queue's growing backoff: the user can fix it without us
+      // recreating anything, and a permanent error costs one call per backoff step, not a storm.
+      await this.noteReason(reason);
+      if (err instanceof TerminalError) throw new TemporaryError(reason, undefined, { cause: err });
       throw err;
     }
   }
@@ -138,6 +153,8 @@ class ChallengeReconcile {
   /** Notes the record in status, then writes it: the order that keeps a crash from orphaning it. */
   private async present(): Promise<ReconcileResult> {
     const spec = this.ch.spec;
+    // Build the provider first: a missing Secret must fail before we note a record as presented.
+    const solver = await this.solver();
     const record =
       this.ch.status?.presentedRecord ??
       (await this.deps.dispatcher.resolveRecord(
@@ -152,7 +169,6 @@ class ChallengeReconcile {
       state: "pending",
       reason: `Presenting TXT record ${record.fqdn}`,
     });
-    const solver = await this.solver();
     await solver.present(this.txt(record), { signal: this.req.signal, log: this.req.log });
     this.req.log.info("presented TXT record", { fqdn: record.fqdn, zone: record.zone });
     await this.patchStatus({ reason: `Presented TXT record ${record.fqdn}; waiting for DNS propagation` });
@@ -172,7 +188,7 @@ class ChallengeReconcile {
       return { requeueAfter: Math.min(PROPAGATION_MAX_MS, Math.max(PROPAGATION_FIRST_MS, elapsed / 10)) };
     }
     const client = await this.client();
-    const answer = await client.acceptChallenge(this.ch.spec.url);
+    const answer = await ca(() => client.acceptChallenge(this.ch.spec.url));
     this.req.log.info("asked the CA to validate", { state: answer.status });
     return this.settle(answer);
   }
@@ -180,7 +196,7 @@ class ChallengeReconcile {
   /** Asks the CA how validation went. */
   private async poll(): Promise<ReconcileResult> {
     const client = await this.client();
-    return this.settle(await client.getChallenge(this.ch.spec.url));
+    return this.settle(await ca(() => client.getChallenge(this.ch.spec.url)));
   }
 
   /** Records what the CA said; a final answer also removes the TXT value, in the same run. */

@@ -275,8 +275,17 @@ async function ensureChallenges(
       if (!isAlreadyExists(err)) throw err;
     }
   }
-  if (changed || order.status?.state !== "pending")
-    await writeStatus({ state: "pending", authorizations: stored });
+  // What the Challenges are waiting on (a missing Secret, propagation...), so that the Order and
+  // then the Certificate can say it without anyone reading Challenges.
+  const waiting = existing
+    .filter((c) => c.status?.state !== "valid" && c.status?.reason)
+    .map((c) => `${c.spec.wildcard === true ? "*." : ""}${c.spec.dnsName}: ${c.status?.reason ?? ""}`)
+    .sort()
+    .join("; ");
+  const reason = waiting === "" ? null : waiting.slice(0, 4096);
+  if (changed || order.status?.state !== "pending" || (order.status.reason ?? null) !== reason) {
+    await writeStatus({ state: "pending", authorizations: stored, reason });
+  }
   return { requeueAfter: PENDING_RECHECK_MS };
 }
 
