@@ -4,7 +4,8 @@ import winston from "winston";
 export type Logger = winston.Logger;
 
 /** Keys whose values are never written to a log line, whatever object they appear in. */
-const REDACTED_KEYS = /^(secret|tsigsecret|token|apitoken|apikey|password|privatekey|key|hmackey|tls\.key|data|stringdata|authorization|clientsecret|secretaccesskey)$/i;
+const REDACTED_KEYS =
+  /^(secret|tsigsecret|token|apitoken|apikey|password|privatekey|key|hmackey|tls\.key|data|stringdata|authorization|clientsecret|secretaccesskey)$/i;
 
 const redact = winston.format((info) => {
   for (const k of Object.keys(info)) {

@@ -101,9 +101,7 @@ export const condition = () =>
     reason: s
       .string({ minLength: 1, maxLength: 1024, pattern: "^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$" })
       .describe("A CamelCase reason for the last transition, for machines."),
-    message: s
-      .string({ maxLength: 32768 })
-      .describe("A human readable message about the last transition."),
+    message: s.string({ maxLength: 32768 }).describe("A human readable message about the last transition."),
     lastTransitionTime: s.string({ format: "date-time" }).describe("When the status last changed."),
     observedGeneration: s
       .integer({ format: "int64", minimum: 0 })

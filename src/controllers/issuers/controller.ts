@@ -216,7 +216,7 @@ async function ensureAccountKey(
       },
       req.signal,
     );
-    req.log.info("generated a new ACME account key", { secret: `${namespace}/${ref.name}` });
+    req.log.info("generated a new ACME account key", { secretName: `${namespace}/${ref.name}` });
     return key.pem;
   } catch {
     // Another writer created it first (or it appeared since our read): use theirs.
