@@ -16,7 +16,12 @@ import {
   type SecretObj,
 } from "./controllers/kinds.js";
 import { orderController } from "./controllers/orders/controller.js";
-import { Manager, type RunResult, stripManagedFields } from "./controllers/runtime/index.js";
+import {
+  type ControllerDefinition,
+  Manager,
+  type RunResult,
+  stripManagedFields,
+} from "./controllers/runtime/index.js";
 import { KubeClient } from "./kube/client.js";
 import { loadKubeConfig } from "./kube/config.js";
 import { EventRecorder } from "./kube/events.js";
@@ -85,6 +90,10 @@ export function buildOperator(config: OperatorConfig, log: Logger): Operator {
     log,
   });
 
+  // --workers sets every controller's concurrency.
+  const add = (def: ControllerDefinition): void => {
+    manager.add({ ...def, concurrency: config.workers });
+  };
   for (const def of issuerControllers({
     client,
     accounts,
@@ -93,9 +102,9 @@ export function buildOperator(config: OperatorConfig, log: Logger): Operator {
     issuers,
     clusterIssuers,
   })) {
-    manager.add(def);
+    add(def);
   }
-  manager.add(
+  add(
     certificateController({
       client,
       accounts,
@@ -108,10 +117,8 @@ export function buildOperator(config: OperatorConfig, log: Logger): Operator {
       issuanceBackoffBaseMs: config.issuanceBackoffBaseMs,
     }),
   );
-  manager.add(orderController({ client, accounts, orders, challenges, certificates }));
-  manager.add(
-    challengeController({ client, accounts, dispatcher, secrets: secretReader, challenges, orders }),
-  );
+  add(orderController({ client, accounts, orders, challenges, certificates }));
+  add(challengeController({ client, accounts, dispatcher, secrets: secretReader, challenges, orders }));
 
   return {
     manager,
