@@ -229,16 +229,17 @@ export class KubeClient {
   private reuse(agent: https.RequestOptions["agent"]): https.RequestOptions["agent"] {
     if (!(agent instanceof https.Agent) || agent.constructor !== https.Agent) return agent;
     const o = agent.options;
+    const material = (v: unknown): string =>
+      Array.isArray(v)
+        ? v.map(material).join("|")
+        : Buffer.isBuffer(v)
+          ? v.toString("base64")
+          : typeof v === "string"
+            ? v
+            : "";
     const id = createHash("sha256")
-      .update(
-        JSON.stringify([
-          String(o.ca ?? ""),
-          String(o.cert ?? ""),
-          String(o.key ?? ""),
-          o.rejectUnauthorized,
-          o.servername,
-        ]),
-      )
+      .update([o.ca, o.cert, o.key].map(material).join("/"))
+      .update(`/${String(o.rejectUnauthorized)}/${o.servername ?? ""}`)
       .digest("hex");
     if (this.agent?.id !== id) {
       this.agent?.agent.destroy();

@@ -75,8 +75,6 @@ export function memoryLogger(): { log: Logger; records: LogRecord[] } {
   const log = winston.createLogger({
     level: "debug",
     format: winston.format.combine(winston.format.timestamp(), winston.format.json()),
-    // winston's transport classes come from two copies of winston-transport's typings; they are the same class.
-    // eslint-disable-next-line @typescript-eslint/no-unsafe-class-instance-assignment
     transports: process.env["TEST_LOG"] ? [memory, new winston.transports.Console()] : [memory],
   });
   return { log, records };
