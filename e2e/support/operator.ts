@@ -29,6 +29,12 @@ export class OperatorProcess {
     child.stdout.pipe(this.out, { end: false });
     child.stderr.pipe(this.out, { end: false });
     this.child = child;
+    // However the test process ends, the operator must not outlive it.
+    const kill = (): void => {
+      child.kill("SIGKILL");
+    };
+    process.once("exit", kill);
+    child.once("exit", () => process.removeListener("exit", kill));
   }
 
   /** The process id, while it runs. */
