@@ -59,11 +59,13 @@ export class RateLimits {
   }
 
   /**
-   * Takes a token for one API call or throws a TemporaryError carrying the wait, which the work
+   * Takes `n` tokens (the calls one operation makes) or throws a TemporaryError carrying the wait, which the work
    * queue turns into a delayed requeue.
    */
-  acquire(key: string, limit: ProviderRateLimit, what: string): void {
-    const wait = this.bucket(key, limit).take();
+  acquire(key: string, limit: ProviderRateLimit, what: string, n = 1): void {
+    // Reserve every call an operation makes at once: taking them one by one after a drain would
+    // let each requeue through for one call and refuse the next, forever.
+    const wait = this.bucket(key, limit).take(n);
     if (wait > 0) {
       throw new TemporaryError(
         `${what}: client-side rate limit for this account; retrying in ${wait} ms`,

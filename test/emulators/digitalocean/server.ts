@@ -1,0 +1,36 @@
+/**
+ * Runs the DigitalOcean emulator as a process, for e2e:
+ *
+ *   npx tsx test/emulators/digitalocean/server.ts --port 0 --token <t> [--token <t2>]
+ *     [--domain example.test ...] [--bind]
+ *
+ * `--bind` publishes TXT values into the rig's BIND (needs the rig's environment: source
+ * .rig/env). Prints the API root URL (for DNS01_DIGITALOCEAN_API_URL) on one line, then serves
+ * until SIGINT or SIGTERM.
+ */
+import { parseArgs } from "node:util";
+import { bindBackend } from "../bind-backend.js";
+import { DigitalOceanEmulator } from "./emulator.js";
+
+const { values } = parseArgs({
+  options: {
+    port: { type: "string", default: "0" },
+    token: { type: "string", multiple: true, default: [] },
+    domain: { type: "string", multiple: true, default: [] },
+    bind: { type: "boolean", default: false },
+  },
+});
+
+const emulator = new DigitalOceanEmulator({
+  tokens: values.token,
+  ...(values.domain.length > 0 ? { domains: values.domain } : {}),
+  ...(values.bind ? { backend: bindBackend() } : {}),
+});
+const url = await emulator.start(Number(values.port));
+process.stdout.write(`${url}\n`);
+
+const stop = (): void => {
+  void emulator.stop().then(() => process.exit(0));
+};
+process.on("SIGINT", stop);
+process.on("SIGTERM", stop);
