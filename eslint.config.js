@@ -3,7 +3,18 @@ import eslint from "@eslint/js";
 import tseslint from "typescript-eslint";
 
 export default tseslint.config(
-  { ignores: ["dist/", "node_modules/", "bench/.out/", "coverage/", ".rig/", "charts/", "deploy/", "*.config.js"] },
+  {
+    ignores: [
+      "dist/",
+      "node_modules/",
+      "bench/.out/",
+      "coverage/",
+      ".rig/",
+      "charts/",
+      "deploy/",
+      "*.config.js",
+    ],
+  },
   eslint.configs.recommended,
   ...tseslint.configs.strictTypeChecked,
   ...tseslint.configs.stylisticTypeChecked,
@@ -14,7 +25,10 @@ export default tseslint.config(
     rules: {
       "@typescript-eslint/no-floating-promises": "error",
       "@typescript-eslint/no-misused-promises": "error",
-      "@typescript-eslint/restrict-template-expressions": ["error", { allowNumber: true, allowBoolean: true }],
+      "@typescript-eslint/restrict-template-expressions": [
+        "error",
+        { allowNumber: true, allowBoolean: true },
+      ],
       "@typescript-eslint/no-unused-vars": ["error", { argsIgnorePattern: "^_", varsIgnorePattern: "^_" }],
       "max-lines-per-function": ["warn", { max: 120, skipBlankLines: true, skipComments: true }],
       "no-console": "error",
