@@ -23,6 +23,25 @@ command -v systemctl >/dev/null 2>&1 && systemctl disable --now named bind9 2>/d
 
 bash "$repo/hack/build-rig-binaries.sh" kube-apiserver etcd kubectl
 
+# moto (PyPI) in server mode: the Route 53 emulator of the Route 53 tests. Installed into its own
+# virtualenv in the cache (Debian's Python refuses system-wide pip installs, PEP 668); the tests
+# find it on PATH, else at $cache/bin/moto_server, or wherever MOTO_SERVER points.
+MOTO_VERSION=5.2.1
+moto_cache=${DNS01_CACHE:-$HOME/.cache/dns01-operator}
+if ! command -v moto_server >/dev/null 2>&1 && [ ! -x "$moto_cache/bin/moto_server" ]; then
+  if ! python3 -m venv --help >/dev/null 2>&1; then
+    log "apt-get install python3-venv"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends python3-venv >/dev/null
+  fi
+  log "pip install moto[server]==$MOTO_VERSION into $moto_cache/moto-$MOTO_VERSION"
+  python3 -m venv "$moto_cache/moto-$MOTO_VERSION"
+  "$moto_cache/moto-$MOTO_VERSION/bin/pip" install --quiet --disable-pip-version-check "moto[server]==$MOTO_VERSION"
+  mkdir -p "$moto_cache/bin"
+  ln -sf "$moto_cache/moto-$MOTO_VERSION/bin/moto_server" "$moto_cache/bin/moto_server"
+fi
+
 if [ -f "$repo/package-lock.json" ] && { [ ! -d "$repo/node_modules" ] || [ "$repo/package-lock.json" -nt "$repo/node_modules/.package-lock.json" ]; }; then
   log "npm ci"
   (cd "$repo" && npm ci --no-audit --no-fund --loglevel=error)

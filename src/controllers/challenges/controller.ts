@@ -128,7 +128,7 @@ class ChallengeReconcile {
     }
 
     try {
-      if (!ch.status?.presented || !ch.status.presentedRecord) return await this.present();
+      if (!ch.status?.presentedRecord || ch.status.state === undefined) return await this.present();
       if (state === "processing") return await this.poll();
       return await this.checkAndAccept();
     } catch (err) {
@@ -162,16 +162,23 @@ class ChallengeReconcile {
         spec.solver.dns01?.cnameStrategy,
         this.req.signal,
       ));
-    await this.patchStatus({
-      presentedRecord: { fqdn: record.fqdn, zone: record.zone },
-      presented: true,
-      processing: true,
-      state: "pending",
-      reason: `Presenting TXT record ${record.fqdn}`,
-    });
+    // Write-ahead: `presented` means "may exist, cleanup is due" and is set before the write;
+    // `state` becomes pending only once present() returned, so a present() that failed part-way
+    // (throttled, 5xx, still PENDING at the provider) is called again on the next run.
+    if (!this.ch.status?.presentedRecord || this.ch.status.presented !== true) {
+      await this.patchStatus({
+        presentedRecord: { fqdn: record.fqdn, zone: record.zone },
+        presented: true,
+        processing: true,
+        reason: `Presenting TXT record ${record.fqdn}`,
+      });
+    }
     await solver.present(this.txt(record), { signal: this.req.signal, log: this.req.log });
     this.req.log.info("presented TXT record", { fqdn: record.fqdn, zone: record.zone });
-    await this.patchStatus({ reason: `Presented TXT record ${record.fqdn}; waiting for DNS propagation` });
+    await this.patchStatus({
+      state: "pending",
+      reason: `Presented TXT record ${record.fqdn}; waiting for DNS propagation`,
+    });
     // Our own status write brings the next run through the watch; reading before it arrives would
     // only meet a stale cache and a 409. The delay is a safety net, not the trigger.
     return { requeueAfter: SAFETY_NET_MS };
