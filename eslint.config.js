@@ -45,6 +45,22 @@ export default tseslint.config(
     },
   },
   {
+    // Plain JavaScript examples for users to copy: linted without type information.
+    files: ["examples/**/*.mjs"],
+    ...tseslint.configs.disableTypeChecked,
+    languageOptions: {
+      ...tseslint.configs.disableTypeChecked.languageOptions,
+      globals: {
+        process: "readonly",
+        console: "readonly",
+        Buffer: "readonly",
+        URL: "readonly",
+        setTimeout: "readonly",
+        clearTimeout: "readonly",
+      },
+    },
+  },
+  {
     files: ["hack/**/*.ts", "src/crds/generate.ts"],
     rules: { "no-console": "off" },
   },

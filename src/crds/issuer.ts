@@ -216,8 +216,26 @@ const webhook = s
       .json()
       .describe("Configuration passed to the webhook as it is. No secret values here.")
       .optional(),
+    url: s
+      .string({ maxLength: 2048, pattern: HTTP_URL })
+      .describe(
+        "Base URL of the webhook: the operator POSTs to <url>/present and <url>/cleanup (docs/webhook.md). " +
+          "Default: the operator's DNS01_WEBHOOK_API_URL template.",
+      )
+      .optional(),
+    caBundle: s
+      .string({ format: "byte" })
+      .describe("Base64 PEM CA bundle that verifies the webhook's https certificate.")
+      .optional(),
+    tokenSecretRef: secretKeySelector()
+      .describe("A Secret key sent as Authorization: Bearer <value> (https or loopback only).")
+      .optional(),
+    timeoutSeconds: s
+      .integer({ minimum: 1, maximum: 300 })
+      .describe("Timeout of one call in seconds (default 30).")
+      .optional(),
   })
-  .describe("An external cert-manager style webhook solver.");
+  .describe("An external webhook solver: cert-manager's fields, plus where to reach it over HTTP.");
 
 // akamai counts too, so that an akamai block alone gets only its own, clearer, error.
 const providerCount = [...DNS01_PROVIDERS, "akamai"].map((p) => `(has(self.${p}) ? 1 : 0)`).join(" + ");

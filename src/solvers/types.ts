@@ -8,6 +8,8 @@ export interface TxtRecord {
   readonly zone: string;
   /** The TXT value (the base64url key-authorization digest). */
   readonly value: string;
+  /** The challenge's DNS name without `*.` (spec.dnsName); providers that key by domain use it. */
+  readonly domain?: string | undefined;
 }
 
 /** Everything a provider call may use besides the record. */

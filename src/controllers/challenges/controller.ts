@@ -250,7 +250,7 @@ class ChallengeReconcile {
   }
 
   private txt(record: { fqdn: string; zone: string }): TxtRecord {
-    return { fqdn: record.fqdn, zone: record.zone, value: this.ch.spec.key };
+    return { fqdn: record.fqdn, zone: record.zone, value: this.ch.spec.key, domain: this.ch.spec.dnsName };
   }
 
   private async solver(): Promise<Dns01Solver> {
