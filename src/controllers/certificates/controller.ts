@@ -204,7 +204,11 @@ class CertificateReconcile {
 
     // While renewing, the current certificate is still good: Ready stays True until it expires.
     const stillValid = trigger.reason === "Renewing";
-    if (!stillValid) await this.setReady("False", trigger.reason, trigger.message);
+    // After a failed attempt, Ready keeps the failure's reason (the CA's message) through the
+    // backoff; a fresh attempt replaces it with the trigger's.
+    const issuing = getCondition(this.conditions(), "Issuing");
+    const failedLast = issuing?.status === "False" && issuing.reason === "Failed";
+    if (!stillValid && !failedLast) await this.setReady("False", trigger.reason, trigger.message);
     return this.issue(trigger, secret, stillValid);
   }
 
