@@ -579,7 +579,8 @@ describe("Dns01Dispatcher.checkPropagation", () => {
       propagated: false,
       detail: `waiting for the TXT value at ${FQDN} on 1 of 2 recursive name servers: ${lagging.address} (no TXT record)`,
     });
-    expect([...asked(fresh), ...asked(lagging)]).toEqual([`TXT ${FQDN}`, `TXT ${FQDN}`]);
+    // One CNAME lookup (through the first resolver) to find where the chain ends, then the TXT on each.
+    expect([...asked(fresh), ...asked(lagging)]).toEqual([`CNAME ${FQDN}`, `TXT ${FQDN}`, `TXT ${FQDN}`]);
     for (const q of [...fresh.requests, ...lagging.requests])
       expect(q.message.readUInt16BE(2) & RD_FLAG).toBe(RD_FLAG);
 
@@ -599,6 +600,22 @@ describe("Dns01Dispatcher.checkPropagation", () => {
       systemNameservers: () => [r.address],
     });
     expect((await d.checkPropagation(RECORD, VALUE)).propagated).toBe(true);
-    expect(asked(r)).toEqual([`TXT ${FQDN}`]);
+    expect(asked(r)).toEqual([`CNAME ${FQDN}`, `TXT ${FQDN}`]);
+  });
+});
+
+describe("Dns01Dispatcher.checkPropagation through a CNAME", () => {
+  const FQDN = "_acme-challenge.www.example.com.";
+  const RECORD = { fqdn: FQDN, zone: "example.com." };
+  const VALUE = "LoqXcYV8q5ONbJQxbmR7SCTNo3tiAXDfowyjxAjEuX0";
+  it("checks the value where a CNAME at the record name ends, as the CA will, even without Follow", async () => {
+    const target = "_acme-challenge.www.delegated.net.";
+    const r = await resolver(
+      new World().zone("example.com.").zone("delegated.net.").cname(FQDN, target).txt(target, VALUE),
+    );
+    const d = dispatcher({ recursiveNameservers: [r.address], recursiveNameserversOnly: true });
+    const result = await d.checkPropagation(RECORD, VALUE);
+    expect(result.propagated).toBe(true);
+    expect(result.detail).toContain(target);
   });
 });

@@ -204,6 +204,8 @@ export class Dns01Dispatcher {
   private readonly systemNameservers: () => readonly string[];
   private readonly levels: TtlCache<LevelVerdict>;
   private readonly nameServers: TtlCache<readonly string[]>;
+  /** Where a CNAME chain at a record name ends, for propagation checks. */
+  private readonly cnameEnds: TtlCache<string>;
   private readonly inflightLevels = new Map<string, Inflight<LevelVerdict>>();
   private readonly inflightNameServers = new Map<string, Inflight<readonly string[]>>();
 
@@ -231,6 +233,7 @@ export class Dns01Dispatcher {
     const now = opts.now ?? Date.now;
     this.levels = new TtlCache(ttl, size, now);
     this.nameServers = new TtlCache(ttl, size, now);
+    this.cnameEnds = new TtlCache(ttl, size, now);
   }
 
   /**
@@ -279,8 +282,23 @@ export class Dns01Dispatcher {
     value: string,
     signal?: AbortSignal,
   ): Promise<PropagationResult> {
-    const fqdn = canonicalName(record.fqdn);
-    const zone = canonicalName(record.zone);
+    // Like cert-manager, follow a CNAME at the record name whatever cnameStrategy said: with
+    // None the provider wrote at the original name, but the CA (and so we) must find the value at
+    // the end of the chain, on the servers of the zone that holds that end (acme-dns delegation).
+    let fqdn = canonicalName(record.fqdn);
+    let zone = canonicalName(record.zone);
+    let end = this.cnameEnds.get(fqdn);
+    if (end === undefined) {
+      end = await followCname(fqdn, this.recursiveServers(), {
+        ...this.queryOpts,
+        ...(signal ? { signal } : {}),
+      });
+      this.cnameEnds.set(fqdn, end);
+    }
+    if (end !== fqdn) {
+      fqdn = end;
+      zone = await this.findZone(end, this.recursiveServers(), signal);
+    }
     const recursive = this.recursiveOnly;
     const servers = recursive
       ? this.recursiveServers().map(formatServer)
@@ -331,6 +349,7 @@ export class Dns01Dispatcher {
   clearCache(): void {
     this.levels.clear();
     this.nameServers.clear();
+    this.cnameEnds.clear();
   }
 
   /** The configured resolvers, or the system's (read on every call, so a changed resolv.conf counts). */
