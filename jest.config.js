@@ -8,6 +8,9 @@ const common = {
   moduleNameMapper: { "^(\\.{1,2}/.*)\\.js$": "$1" },
   transform: tsJest,
   testEnvironment: "node",
+  // The rig's etcd keeps *.snap files; jest would take them for stale snapshots.
+  modulePathIgnorePatterns: ["<rootDir>/.rig/", "<rootDir>/dist/"],
+  testPathIgnorePatterns: ["/node_modules/", "<rootDir>/.rig/", "<rootDir>/dist/"],
 };
 
 /** @type {import('jest').Config} */

@@ -204,11 +204,10 @@ class CertificateReconcile {
 
     // While renewing, the current certificate is still good: Ready stays True until it expires.
     const stillValid = trigger.reason === "Renewing";
-    // After a failed attempt, Ready keeps the failure's reason (the CA's message) through the
-    // backoff; a fresh attempt replaces it with the trigger's.
-    const issuing = getCondition(this.conditions(), "Issuing");
-    const failedLast = issuing?.status === "False" && issuing.reason === "Failed";
-    if (!stillValid && !failedLast) await this.setReady("False", trigger.reason, trigger.message);
+    // After a failed attempt, Ready keeps the last failure (the CA's message) through the backoff
+    // and the next attempts, until an issuance succeeds: that is what a person needs to read.
+    const failedBefore = (cert.status?.failedIssuanceAttempts ?? 0) > 0;
+    if (!stillValid && !failedBefore) await this.setReady("False", trigger.reason, trigger.message);
     return this.issue(trigger, secret, stillValid);
   }
 
