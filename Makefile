@@ -5,7 +5,7 @@ RIG_DIR ?= $(CURDIR)/.rig
 export RIG_DIR
 JEST := NODE_OPTIONS=--experimental-vm-modules npx jest
 
-.PHONY: help deps rig-up rig-down rig-status demo demo-down test lint typecheck format unit integration e2e crds build bench
+.PHONY: help deps rig-up rig-down rig-status demo test lint typecheck format unit integration e2e crds providers build bench
 
 help: ## List the targets.
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -50,6 +50,9 @@ e2e: ## Whole-system tests: apiserver, operator, Pebble and BIND.
 crds: ## Regenerate deploy/crds (and the chart's copies) from src/crds.
 	@npx tsx src/crds/generate.ts
 	@bash hack/sync-chart-crds.sh
+
+providers: ## Regenerate src/solvers/providers.generated.ts and docs/providers/ from the descriptors.
+	@npx tsx hack/gen-providers.ts
 
 build: ## Compile to dist/.
 	@npx tsc -p tsconfig.build.json

@@ -92,13 +92,42 @@ extendedKeyUsage=serverAuth"
 
 tsig_secret() { head -c "$1" /dev/urandom | base64 -w0; }
 
+rpz_zone() { # rpz_zone FILE: the rig's zones pass through; every other name, their parents too, is NXDOMAIN
+  local z parent
+  {
+    printf '$TTL 60\n@ IN SOA localhost. hostmaster.localhost. ( 1 3600 600 86400 60 )\n@ IN NS localhost.\n'
+    for z in $ZONES; do printf '%s CNAME rpz-passthru.\n*.%s CNAME rpz-passthru.\n' "$z" "$z"; done
+    # A parent such as "test" exists below rpz.rig (as an empty name), so "*" covers neither it nor
+    # its other children (unknown.test): they get rules of their own, which the zones' rules outrank.
+    for z in $ZONES; do
+      parent="$z"
+      while [[ "$parent" == *.* ]]; do
+        parent="${parent#*.}"
+        [[ " $ZONES " == *" $parent "* ]] || printf '%s CNAME .\n*.%s CNAME .\n' "$parent" "$parent"
+      done
+    done | sort -u
+    printf '* CNAME .\n'
+  } > "$1"
+}
+
 bind_conf() { # bind_conf PORT
   local d="$RIG_DIR/bind"; mkdir -p "$d"
   {
     printf 'options {\n  directory "%s";\n  pid-file "%s/named.pid";\n' "$d" "$d"
     printf '  listen-on port %s { 127.0.0.1; };\n  listen-on-v6 { none; };\n' "$1"
-    printf '  recursion no;\n  dnssec-validation no;\n  notify no;\n  allow-query { any; };\n};\n'
+    # Recursion, so that a CNAME into the other rig zone is followed in the answer, as a resolver
+    # would (Pebble asks this server directly; without recursion BIND answers the CNAME alone). The
+    # response policy keeps it hermetic: names outside the rig's zones are NXDOMAIN at once (the SOA
+    # in the authority is rpz.rig's, which no zone walk mistakes for a parent), never looked up.
+    printf '  recursion yes;\n  allow-recursion { 127.0.0.1; };\n'
+    printf '  response-policy { zone "rpz.rig" log no; } recursive-only no qname-wait-recurse no;\n'
+    printf '  dnssec-validation no;\n  notify no;\n  allow-query { any; };\n};\n'
     printf 'controls { };\n'
+    # Root hints at an address nothing listens on: BIND's priming query never leaves the machine.
+    printf '. 3600000 NS root.rig.invalid.\nroot.rig.invalid. 3600000 A 127.0.0.254\n' > "$d/root.hints"
+    printf 'zone "." {\n  type hint;\n  file "%s/root.hints";\n};\n' "$d"
+    rpz_zone "$d/rpz.rig.db"
+    printf 'zone "rpz.rig" {\n  type primary;\n  file "%s/rpz.rig.db";\n  allow-query { none; };\n};\n' "$d"
     printf 'key "%s" { algorithm hmac-sha256; secret "%s"; };\n' "$TSIG_KEY_NAME" "$TSIG_SECRET"
     printf 'key "%s" { algorithm hmac-md5; secret "%s"; };\n' "rig-md5." "$TSIG_SECRET_HMACMD5"
     printf 'key "%s" { algorithm hmac-sha1; secret "%s"; };\n' "rig-sha1." "$TSIG_SECRET_HMACSHA1"

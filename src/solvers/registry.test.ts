@@ -1,14 +1,23 @@
 import { afterEach, describe, expect, it } from "@jest/globals";
 import { randomBytes } from "node:crypto";
-import type { Dns01Provider } from "../crds/index.js";
+import { DNS01_PROVIDERS, type Dns01Provider } from "../crds/index.js";
 import { reply, startFakeDnsServer, type FakeDnsServer } from "../dns/testing/fake-server.js";
 import { extractTsig, signMessage, TsigErrorCode, verifyMessage, type TsigKey } from "../dns/tsig.js";
 import { Rcode } from "../dns/wire.js";
 import { TerminalError } from "../errors.js";
 import { silentLogger } from "../log.js";
 import { memorySecretReader } from "./credentials.js";
-import { createSolver, IMPLEMENTED_PROVIDERS, providerName } from "./registry.js";
-import type { SolverContext, TxtRecord } from "./types.js";
+import type { ProviderContext, ProviderDescriptor } from "./provider.js";
+import { descriptor as rfc2136Descriptor } from "./rfc2136/descriptor.js";
+import {
+  createSolver,
+  createSolverWith,
+  IMPLEMENTED_PROVIDERS,
+  providerDescriptor,
+  providerName,
+  type ProviderTable,
+} from "./registry.js";
+import type { Dns01Solver, SolverContext, TxtRecord } from "./types.js";
 
 const RECORD: TxtRecord = {
   fqdn: "_acme-challenge.www.example.test.",
@@ -116,28 +125,65 @@ describe("createSolver", () => {
     expect(secrets.reads).toEqual([]);
   });
 
-  // Blocks of the providers still to come; each drops out of this table as it is implemented.
-  const UNIMPLEMENTED: [string, Dns01Provider][] = [
-    ["cloudflare", { cloudflare: { apiTokenSecretRef: { name: "cf", key: "token" } } }],
-    ["route53", { route53: { region: "eu-west-1" } }],
-    ["cloudDNS", { cloudDNS: { project: "p" } }],
-    ["azureDNS", { azureDNS: { subscriptionID: "s", resourceGroupName: "rg" } }],
-    ["digitalocean", { digitalocean: { tokenSecretRef: { name: "do", key: "token" } } }],
-    ["acmeDNS", { acmeDNS: { host: "https://acme-dns.example", accountSecretRef: { name: "a", key: "j" } } }],
-    ["webhook", { webhook: { groupName: "acme.example.com", solverName: "x" } }],
-  ];
-  it.each(UNIMPLEMENTED.filter(([name]) => !(IMPLEMENTED_PROVIDERS as readonly string[]).includes(name)))(
-    "fails with ProviderNotImplemented for %s, without reading its Secrets",
-    async (name, block) => {
-      const secrets = memorySecretReader(new Map());
-      const err = await failure(createSolver(block, { secretNamespace: "team-a", secrets }));
-      expect(reasonOf(err)).toBe("ProviderNotImplemented");
-      expect(err.message).toBe(
-        `the dns01 provider "${name}" is not implemented yet; implemented: ${IMPLEMENTED_PROVIDERS.join(", ")}`,
-      );
-      expect(secrets.reads).toEqual([]);
-    },
-  );
+  /** A descriptor that records the blocks and contexts it is built with, and reads no Secret. */
+  function recordingDescriptor(): ProviderDescriptor<"cloudflare"> & { builds: ProviderContext[] } {
+    const builds: ProviderContext[] = [];
+    const solver: Dns01Solver = { present: () => Promise.resolve(), cleanUp: () => Promise.resolve() };
+    return {
+      builds,
+      code: "cloudflare",
+      displayName: "Recording",
+      summary: "",
+      credentials: [],
+      options: [],
+      leastPrivilege: "",
+      links: [],
+      issuerExample: "",
+      create(_block, providerCtx) {
+        builds.push(providerCtx);
+        return Promise.resolve(solver);
+      },
+    };
+  }
+  const CLOUDFLARE: Dns01Provider = { cloudflare: { apiTokenSecretRef: { name: "cf", key: "token" } } };
+
+  it("fails with ProviderNotImplemented for a provider without a descriptor, without reading its Secrets", async () => {
+    const secrets = memorySecretReader(new Map());
+    const table: ProviderTable = { rfc2136: rfc2136Descriptor };
+    const err = await failure(createSolverWith(table, CLOUDFLARE, { secretNamespace: "team-a", secrets }));
+    expect(reasonOf(err)).toBe("ProviderNotImplemented");
+    expect(err.message).toBe('the dns01 provider "cloudflare" is not implemented yet; implemented: rfc2136');
+    expect(secrets.reads).toEqual([]);
+  });
+
+  it("tells the provider whether it builds for a ClusterIssuer, and says no when the caller does not say", async () => {
+    const recording = recordingDescriptor();
+    const table: ProviderTable = { cloudflare: recording };
+    const secrets = memorySecretReader(new Map());
+    const controller = new AbortController();
+    await createSolverWith(table, CLOUDFLARE, { secretNamespace: "team-a", secrets });
+    await createSolverWith(table, CLOUDFLARE, { secretNamespace: "team-a", secrets, clusterScoped: false });
+    await createSolverWith(table, CLOUDFLARE, {
+      secretNamespace: "cert-manager",
+      secrets,
+      clusterScoped: true,
+      signal: controller.signal,
+    });
+    expect(recording.builds.map((b) => [b.secretNamespace, b.clusterScoped])).toEqual([
+      ["team-a", false],
+      ["team-a", false],
+      ["cert-manager", true],
+    ]);
+    expect(recording.builds[2]?.secrets).toBe(secrets);
+    expect(recording.builds[2]?.signal).toBe(controller.signal);
+  });
+
+  it("builds every provider through the generated descriptor of its field name", () => {
+    for (const name of IMPLEMENTED_PROVIDERS) {
+      expect(providerDescriptor(name)?.code).toBe(name);
+    }
+    expect(DNS01_PROVIDERS.filter((p) => providerDescriptor(p) !== undefined)).toEqual(IMPLEMENTED_PROVIDERS);
+  });
 
   it("names the Secret and key when the Secret is missing, and never prints a value", async () => {
     const secrets = memorySecretReader(new Map([["team-b/tsig", { secret: "VALUE-IN-ANOTHER-NAMESPACE" }]]));

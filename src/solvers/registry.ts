@@ -3,16 +3,14 @@
  * name of its one provider block (`rfc2136`, `cloudflare`, ...). Credentials are read through a
  * SecretReader on every build, so a rotated Secret is used by the next solver built.
  */
-import {
-  DNS01_PROVIDERS,
-  type Dns01Provider,
-  type Dns01ProviderName,
-  type Rfc2136Provider,
-} from "../crds/index.js";
+import { DNS01_PROVIDERS, type Dns01Provider, type Dns01ProviderName } from "../crds/index.js";
 import { TerminalError } from "../errors.js";
-import { readSecretRef, type SecretReader } from "./credentials.js";
-import { createRfc2136Solver } from "./rfc2136/rfc2136.js";
+import type { SecretReader } from "./credentials.js";
+import type { ProviderContext, ProviderDescriptor } from "./provider.js";
+import { IMPLEMENTED_PROVIDERS, PROVIDERS } from "./providers.generated.js";
 import type { Dns01Solver } from "./types.js";
+
+export { IMPLEMENTED_PROVIDERS };
 
 /** What building a solver may use besides its block. */
 export interface CreateSolverContext {
@@ -20,38 +18,23 @@ export interface CreateSolverContext {
   readonly secretNamespace: string;
   readonly secrets: SecretReader;
   readonly signal?: AbortSignal;
-  /** True for a ClusterIssuer's solver (providers with ambient credentials may allow them only there). */
+  /**
+   * True for a ClusterIssuer's solver: providers allow ambient credentials (instance roles,
+   * workload identity) only there. False when unset, the safe side.
+   */
   readonly clusterScoped?: boolean | undefined;
 }
 
-type Factory<K extends Dns01ProviderName> = (
-  block: NonNullable<Dns01Provider[K]>,
-  ctx: CreateSolverContext,
-) => Promise<Dns01Solver>;
+/** Descriptors by `dns01` field name: the generated PROVIDERS, or a table a test builds. */
+export type ProviderTable = { readonly [K in Dns01ProviderName]?: ProviderDescriptor<K> };
 
-const createRfc2136: Factory<"rfc2136"> = async (block: Rfc2136Provider, ctx) => {
-  const tsigSecret =
-    block.tsigSecretSecretRef === undefined
-      ? undefined
-      : await readSecretRef("rfc2136", "tsigSecretSecretRef", block.tsigSecretSecretRef, ctx);
-  return createRfc2136Solver({
-    nameserver: block.nameserver,
-    tsigKeyName: block.tsigKeyName,
-    tsigAlgorithm: block.tsigAlgorithm,
-    tsigSecret,
-    protocol: block.protocol,
-  });
-};
-
-/** The providers built so far. The others are accepted by the CRD and fail here until they exist. */
-const FACTORIES: { readonly [K in Dns01ProviderName]?: Factory<K> } = {
-  rfc2136: createRfc2136,
-};
-
-/** The provider field names that createSolver can build, in the docs' order. */
-export const IMPLEMENTED_PROVIDERS: readonly Dns01ProviderName[] = DNS01_PROVIDERS.filter(
-  (p) => FACTORIES[p] !== undefined,
-);
+/** The descriptor of a provider, or undefined while it is not built. */
+export function providerDescriptor<K extends Dns01ProviderName>(
+  name: K,
+  providers: ProviderTable = PROVIDERS,
+): ProviderDescriptor<K> | undefined {
+  return providers[name];
+}
 
 function setProviders(dns01: Dns01Provider): Dns01ProviderName[] {
   return DNS01_PROVIDERS.filter((p) => dns01[p] !== undefined);
@@ -76,30 +59,52 @@ export function providerName(dns01: Dns01Provider): Dns01ProviderName {
   return only;
 }
 
+/**
+ * createSolver over a given table of descriptors (createSolver passes the generated one). The
+ * provider gets a ProviderContext whose `clusterScoped` is false unless the caller says otherwise.
+ */
+export async function createSolverWith(
+  providers: ProviderTable,
+  dns01: Dns01Provider,
+  ctx: CreateSolverContext,
+): Promise<Dns01Solver> {
+  const name = providerName(dns01);
+  return build(providers, name, dns01[name], ctx);
+}
+
 async function build<K extends Dns01ProviderName>(
+  providers: ProviderTable,
   name: K,
   block: Dns01Provider[K],
   ctx: CreateSolverContext,
 ): Promise<Dns01Solver> {
-  const factory: Factory<K> | undefined = FACTORIES[name];
-  if (factory === undefined || block === undefined) {
+  const descriptor = providerDescriptor(name, providers);
+  if (descriptor === undefined || block === undefined) {
+    const implemented = DNS01_PROVIDERS.filter((p) => providers[p] !== undefined);
     throw new TerminalError(
-      `the dns01 provider "${name}" is not implemented yet; implemented: ${IMPLEMENTED_PROVIDERS.join(", ")}`,
+      `the dns01 provider "${name}" is not implemented yet; implemented: ${implemented.join(", ")}`,
       "ProviderNotImplemented",
     );
   }
-  return factory(block, ctx);
+  const providerCtx: ProviderContext = {
+    secretNamespace: ctx.secretNamespace,
+    secrets: ctx.secrets,
+    clusterScoped: ctx.clusterScoped ?? false,
+    signal: ctx.signal,
+  };
+  return descriptor.create(block, providerCtx);
 }
 
 /**
  * Builds the provider for a solver's dns01 block, reading its credentials from
- * `ctx.secretNamespace`. Exactly one provider field is set (the CRD enforces it). rfc2136 is
- * implemented; every other provider (cloudflare, route53, cloudDNS, azureDNS, digitalocean,
- * acmeDNS, webhook) throws TerminalError reason "ProviderNotImplemented" for now. Credential
- * errors are TerminalError `SecretNotFound` / `SecretKeyNotFound` / `InvalidConfiguration`, or
- * TemporaryError when the Secret cannot be read right now; none carries a secret value.
+ * `ctx.secretNamespace`, through the provider's descriptor (src/solvers/<code>/descriptor.ts,
+ * wired by the generated src/solvers/providers.generated.ts). Exactly one provider field is set
+ * (the CRD enforces it). A provider without a descriptor yet throws TerminalError reason
+ * "ProviderNotImplemented". Credential errors are TerminalError `SecretNotFound`,
+ * `SecretKeyNotFound` or `InvalidConfiguration`, or TemporaryError when the Secret cannot be read
+ * right now; none carries a secret value. Ambient credentials are allowed only with
+ * `ctx.clusterScoped` (a ClusterIssuer).
  */
 export async function createSolver(dns01: Dns01Provider, ctx: CreateSolverContext): Promise<Dns01Solver> {
-  const name = providerName(dns01);
-  return build(name, dns01[name], ctx);
+  return createSolverWith(PROVIDERS, dns01, ctx);
 }

@@ -259,6 +259,7 @@ class ChallengeReconcile {
     const issuer = this.deps.accounts.resolve(this.ch.metadata.namespace ?? "", this.ch.spec.issuerRef);
     if (!issuer) throw new TemporaryError(`issuer ${this.ch.spec.issuerRef.name} not found`, 5000);
     return createSolver(dns01, {
+      clusterScoped: issuer.kind === "ClusterIssuer",
       secretNamespace: this.deps.accounts.secretNamespace(issuer),
       secrets: this.deps.secrets,
       signal: this.req.signal,

@@ -161,8 +161,8 @@ interface CurrentSet {
 }
 
 /** Takes a token, makes one call, and pauses the account's bucket when Route 53 says Throttling. */
-async function call<T>(conn: Connection, what: string, fn: () => Promise<T>): Promise<T> {
-  conn.rateLimits.acquire(conn.identity.accountKey, conn.limit, `route53: ${what}`);
+async function call<T>(conn: Connection, what: string, fn: () => Promise<T>, prepaid = false): Promise<T> {
+  if (!prepaid) conn.rateLimits.acquire(conn.identity.accountKey, conn.limit, `route53: ${what}`);
   try {
     return await fn();
   } catch (err) {
@@ -268,10 +268,20 @@ export class Route53Backend {
     const target = first.target;
     for (let attempt = 0; ; attempt++) {
       const names = [...new Set(changes.map((c) => c.fqdn))];
+      // Reserve every call of this flush at once (a read per name, then the change calls): taking
+      // them one by one under the limit let each retry spend its token on the reads and find none
+      // left for the change, starting over forever (a retry storm of reads).
+      const calls = names.length + Math.ceil(names.length / MAX_CHANGES_PER_CALL);
+      target.conn.rateLimits.acquire(
+        target.conn.identity.accountKey,
+        target.conn.limit,
+        "route53: change TXT record sets",
+        calls,
+      );
       const planned: { change: Change; members: PendingChange[] }[] = [];
       for (const name of names) {
         const members = changes.filter((c) => c.fqdn === name);
-        const current = await this.readSet(target, name);
+        const current = await this.readSet(target, name, undefined, true);
         const change = planChange(name, current, members);
         if (change) planned.push({ change, members });
         // (On a retry, a change that an earlier chunk already carried keeps its outcome.)
@@ -281,14 +291,18 @@ export class Route53Backend {
       try {
         for (let i = 0; i < planned.length; i += MAX_CHANGES_PER_CALL) {
           const chunk = planned.slice(i, i + MAX_CHANGES_PER_CALL);
-          const out = await call(target.conn, "change TXT record sets", () =>
-            target.conn.api.changeResourceRecordSets({
-              HostedZoneId: target.zoneId,
-              ChangeBatch: {
-                Comment: "dns01-operator: ACME DNS-01 challenge",
-                Changes: chunk.map((p) => p.change),
-              },
-            }),
+          const out = await call(
+            target.conn,
+            "change TXT record sets",
+            () =>
+              target.conn.api.changeResourceRecordSets({
+                HostedZoneId: target.zoneId,
+                ChangeBatch: {
+                  Comment: "dns01-operator: ACME DNS-01 challenge",
+                  Changes: chunk.map((p) => p.change),
+                },
+              }),
+            true,
           );
           const info: ChangeInfo = out.ChangeInfo ?? {
             Id: undefined,
@@ -345,14 +359,23 @@ export class Route53Backend {
   }
 
   /** The TXT set at `name`, or undefined. */
-  async readSet(target: ZoneTarget, name: string, signal?: AbortSignal): Promise<CurrentSet | undefined> {
+  async readSet(
+    target: ZoneTarget,
+    name: string,
+    signal?: AbortSignal,
+    prepaid = false,
+  ): Promise<CurrentSet | undefined> {
     let sets: ResourceRecordSet[];
     try {
-      const out = await call(target.conn, "list TXT record sets", () =>
-        target.conn.api.listResourceRecordSets(
-          { HostedZoneId: target.zoneId, StartRecordName: name, StartRecordType: "TXT", MaxItems: 1 },
-          signal,
-        ),
+      const out = await call(
+        target.conn,
+        "list TXT record sets",
+        () =>
+          target.conn.api.listResourceRecordSets(
+            { HostedZoneId: target.zoneId, StartRecordName: name, StartRecordType: "TXT", MaxItems: 1 },
+            signal,
+          ),
+        prepaid,
       );
       sets = out.ResourceRecordSets ?? [];
     } catch (err) {
