@@ -198,4 +198,63 @@ describe("readSecretRef", () => {
     );
     expect(other.reads).toEqual([{ namespace: "team-a", name: "dns", key: "k" }]);
   });
+
+  const padded = {
+    secretNamespace: "team-a",
+    secrets: memorySecretReader(new Map([["team-a/dns", { token: " tok\n", blank: " \n", empty: "" }]])),
+  };
+
+  it("returns the value as stored unless asked to trim it", async () => {
+    expect(await readSecretRef("webhook", "tokenSecretRef", { name: "dns", key: "token" }, padded)).toBe(
+      " tok\n",
+    );
+    expect(await readSecretRef("route53", "f", { name: "dns", key: "token" }, padded, { trim: true })).toBe(
+      "tok",
+    );
+    // Trimming alone accepts what is left, even nothing.
+    expect(await readSecretRef("route53", "f", { name: "dns", key: "blank" }, padded, { trim: true })).toBe(
+      "",
+    );
+  });
+
+  it("refuses an empty value when asked, after trimming when asked to trim", async () => {
+    const err = await failure(
+      readSecretRef("cloudflare", "apiTokenSecretRef", { name: "dns", key: "blank" }, padded, {
+        trim: true,
+        nonEmpty: true,
+      }),
+    );
+    expect(reasonOf(err)).toBe("InvalidConfiguration");
+    expect(err.message).toBe('cloudflare: apiTokenSecretRef: key "blank" of Secret team-a/dns is empty');
+    expect(
+      await readSecretRef("cloudflare", "f", { name: "dns", key: "blank" }, padded, { nonEmpty: true }),
+    ).toBe(" \n");
+    const empty = await failure(
+      readSecretRef("digitalocean", "tokenSecretRef", { name: "dns", key: "empty" }, padded, {
+        nonEmpty: true,
+      }),
+    );
+    expect(empty.message).toBe('digitalocean: tokenSecretRef: key "empty" of Secret team-a/dns is empty');
+  });
+
+  it("prefixes the reader's temporary failures too, unless told to pass them through", async () => {
+    const cause = new TemporaryError("cannot read Secret team-a/dns: 503", 2000);
+    const flaky = {
+      secretNamespace: "team-a",
+      secrets: { read: () => Promise.reject(cause) },
+    };
+    const err = await failure(
+      readSecretRef("rfc2136", "tsigSecretSecretRef", { name: "dns", key: "k" }, flaky),
+    );
+    expect(err).toBeInstanceOf(TemporaryError);
+    expect(err.message).toBe("rfc2136: tsigSecretSecretRef: cannot read Secret team-a/dns: 503");
+    expect((err as TemporaryError).retryAfterMs).toBe(2000);
+    expect(err.cause).toBe(cause);
+    const passed = await failure(
+      readSecretRef("cloudDNS", "serviceAccountSecretRef", { name: "dns", key: "k" }, flaky, {
+        prefixTemporary: false,
+      }),
+    );
+    expect(passed).toBe(cause);
+  });
 });

@@ -117,11 +117,28 @@ export interface SecretRefField {
   readonly key?: string | undefined;
 }
 
+/** How {@link readSecretRef} treats the value it read, and the reader's temporary failures. */
+export interface ReadSecretRefOptions {
+  /**
+   * Drop surrounding whitespace: a trailing newline from `kubectl create secret --from-file` or
+   * `echo` is never part of a token or key, and would break a header or a signature.
+   */
+  readonly trim?: boolean;
+  /** Refuse an empty value (after trimming, if asked) with TerminalError `InvalidConfiguration`. */
+  readonly nonEmpty?: boolean;
+  /**
+   * Prefix the reader's TemporaryErrors with the provider and field, as its TerminalErrors always
+   * are (default true). False passes them through unchanged.
+   */
+  readonly prefixTemporary?: boolean;
+}
+
 /**
  * Reads the Secret key that a provider's field names, from `ctx.secretNamespace`. A reference
  * without a key is TerminalError `InvalidConfiguration`; the reader's errors keep their reason
  * (SecretNotFound, SecretKeyNotFound) and gain the provider and field, lego-style:
- * `rfc2136: tsigSecretSecretRef: Secret ns/name not found (...)`.
+ * `rfc2136: tsigSecretSecretRef: Secret ns/name not found (...)`. With `nonEmpty`, an empty value is
+ * TerminalError `InvalidConfiguration`: `cloudflare: apiTokenSecretRef: key "k" of Secret ns/name is empty`.
  */
 export async function readSecretRef(
   provider: string,
@@ -132,22 +149,33 @@ export async function readSecretRef(
     readonly secrets: SecretReader;
     readonly signal?: AbortSignal | undefined;
   },
+  options: ReadSecretRefOptions = {},
 ): Promise<string> {
-  if (ref.key === undefined || ref.key === "") {
+  const key = ref.key;
+  if (key === undefined || key === "") {
     throw new TerminalError(
       `${provider}: ${field}.key is required (the key of Secret ${ctx.secretNamespace}/${ref.name} to read)`,
       "InvalidConfiguration",
     );
   }
+  let value: string;
   try {
-    return await ctx.secrets.read(ctx.secretNamespace, { name: ref.name, key: ref.key }, ctx.signal);
+    value = await ctx.secrets.read(ctx.secretNamespace, { name: ref.name, key }, ctx.signal);
   } catch (err) {
     if (err instanceof TerminalError) {
       throw new TerminalError(`${provider}: ${field}: ${err.message}`, err.reason, { cause: err });
     }
-    if (err instanceof TemporaryError) {
+    if (err instanceof TemporaryError && options.prefixTemporary !== false) {
       throw new TemporaryError(`${provider}: ${field}: ${err.message}`, err.retryAfterMs, { cause: err });
     }
     throw err;
   }
+  if (options.trim === true) value = value.trim();
+  if (options.nonEmpty === true && value === "") {
+    throw new TerminalError(
+      `${provider}: ${field}: key "${key}" of Secret ${ctx.secretNamespace}/${ref.name} is empty`,
+      "InvalidConfiguration",
+    );
+  }
+  return value;
 }

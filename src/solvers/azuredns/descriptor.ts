@@ -1,6 +1,7 @@
 import { readFile } from "node:fs/promises";
 import type { AzureDnsProvider } from "../../crds/index.js";
 import { TerminalError } from "../../errors.js";
+import { readSecretRef } from "../credentials.js";
 import type { ProviderContext, ProviderDescriptor } from "../provider.js";
 import {
   AZURE_DNS_RATE_LIMIT,
@@ -16,43 +17,6 @@ export const AZURE_DNS_API_URL_ENV = "DNS01_AZUREDNS_API_URL";
 export const AZURE_DNS_AUTHORITY_HOST_ENV = "DNS01_AZUREDNS_AUTHORITY_HOST";
 /** The environment variable naming a PEM file of CAs to trust instead of the default store. */
 export const AZURE_DNS_CA_FILE_ENV = "DNS01_AZUREDNS_CA_FILE";
-
-interface SecretRefField {
-  readonly name: string;
-  readonly key?: string | undefined;
-}
-
-/**
- * Reads the client secret, on every call (a rotated Secret is used at once). Errors keep the
- * reader's reason (SecretNotFound, SecretKeyNotFound) and gain the provider and field. Surrounding
- * whitespace is dropped: a trailing newline from `--from-file` is never part of a client secret.
- */
-async function readSecret(ref: SecretRefField, ctx: ProviderContext): Promise<string> {
-  const field = "clientSecretSecretRef";
-  if (ref.key === undefined || ref.key === "") {
-    throw new TerminalError(
-      `azureDNS: ${field}.key is required (the key of Secret ${ctx.secretNamespace}/${ref.name} to read)`,
-      "InvalidConfiguration",
-    );
-  }
-  let value: string;
-  try {
-    value = await ctx.secrets.read(ctx.secretNamespace, { name: ref.name, key: ref.key }, ctx.signal);
-  } catch (err) {
-    if (err instanceof TerminalError) {
-      throw new TerminalError(`azureDNS: ${field}: ${err.message}`, err.reason, { cause: err });
-    }
-    throw err;
-  }
-  value = value.trim();
-  if (value === "") {
-    throw new TerminalError(
-      `azureDNS: ${field}: key "${ref.key}" of Secret ${ctx.secretNamespace}/${ref.name} is empty`,
-      "InvalidConfiguration",
-    );
-  }
-  return value;
-}
 
 /** The credential a block names: a service principal, or (ClusterIssuers only) a managed identity. */
 async function resolveCredential(
@@ -77,7 +41,12 @@ async function resolveCredential(
       kind: "clientSecret",
       tenantID,
       clientID,
-      clientSecret: await readSecret(clientSecretSecretRef, ctx),
+      // A trailing newline from `--from-file` is never part of a client secret.
+      clientSecret: await readSecretRef("azureDNS", "clientSecretSecretRef", clientSecretSecretRef, ctx, {
+        trim: true,
+        nonEmpty: true,
+        prefixTemporary: false,
+      }),
     };
   }
   if (!ctx.clusterScoped) {

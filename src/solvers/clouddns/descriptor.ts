@@ -1,37 +1,11 @@
 import type { CloudDnsProvider } from "../../crds/index.js";
 import { TerminalError } from "../../errors.js";
-import type { ProviderContext, ProviderDescriptor } from "../provider.js";
+import { readSecretRef } from "../credentials.js";
+import type { ProviderDescriptor } from "../provider.js";
 import { CLOUD_DNS_API_URL, CLOUD_DNS_RATE_LIMIT, createCloudDnsSolver, DEFAULT_TTL } from "./clouddns.js";
 
 /** The environment variable that points the provider at another API root (tests, a proxy). */
 export const CLOUD_DNS_API_URL_ENV = "DNS01_CLOUDDNS_API_URL";
-
-interface SecretRefField {
-  readonly name: string;
-  readonly key?: string | undefined;
-}
-
-/**
- * Reads the service account key, on every call (a rotated Secret is used at once). Errors keep the
- * reader's reason (SecretNotFound, SecretKeyNotFound) and gain the provider and field.
- */
-async function readKey(ref: SecretRefField, ctx: ProviderContext): Promise<string> {
-  const field = "serviceAccountSecretRef";
-  if (ref.key === undefined || ref.key === "") {
-    throw new TerminalError(
-      `cloudDNS: ${field}.key is required (the key of Secret ${ctx.secretNamespace}/${ref.name} to read)`,
-      "InvalidConfiguration",
-    );
-  }
-  try {
-    return await ctx.secrets.read(ctx.secretNamespace, { name: ref.name, key: ref.key }, ctx.signal);
-  } catch (err) {
-    if (err instanceof TerminalError) {
-      throw new TerminalError(`cloudDNS: ${field}: ${err.message}`, err.reason, { cause: err });
-    }
-    throw err;
-  }
-}
 
 /** The `cloudDNS` provider: Google Cloud DNS through the official SDK. */
 export const descriptor: ProviderDescriptor<"cloudDNS"> = {
@@ -142,7 +116,13 @@ spec:
   async create(block: CloudDnsProvider, ctx) {
     let serviceAccountKey: string | undefined;
     if (block.serviceAccountSecretRef !== undefined) {
-      serviceAccountKey = await readKey(block.serviceAccountSecretRef, ctx);
+      serviceAccountKey = await readSecretRef(
+        "cloudDNS",
+        "serviceAccountSecretRef",
+        block.serviceAccountSecretRef,
+        ctx,
+        { prefixTemporary: false },
+      );
     } else if (!ctx.clusterScoped) {
       throw new TerminalError(
         "cloudDNS: serviceAccountSecretRef is required: ambient credentials are only used by ClusterIssuers",

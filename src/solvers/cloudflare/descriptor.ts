@@ -1,5 +1,6 @@
 import type { CloudflareProvider } from "../../crds/index.js";
 import { TerminalError } from "../../errors.js";
+import { readSecretRef, type ReadSecretRefOptions, type SecretRefField } from "../credentials.js";
 import type { ProviderContext, ProviderDescriptor } from "../provider.js";
 import {
   CLOUDFLARE_API_URL,
@@ -11,42 +12,11 @@ import {
 /** The environment variable that points the provider at another API base URL (tests, a proxy). */
 export const CLOUDFLARE_API_URL_ENV = "DNS01_CLOUDFLARE_API_URL";
 
-interface SecretRefField {
-  readonly name: string;
-  readonly key?: string | undefined;
-}
-
 /**
- * Reads one credential a field names, on every call (a rotated Secret is used at once). Errors keep
- * the reader's reason (SecretNotFound, SecretKeyNotFound) and gain the provider and field; an empty
- * value is an InvalidConfiguration. Surrounding whitespace is dropped: a token never holds any, and
- * a trailing newline from `kubectl create secret --from-file` would make an invalid header.
+ * How a credential is read: a token never holds whitespace, and a trailing newline from
+ * `kubectl create secret --from-file` would make an invalid header; an empty one is refused.
  */
-async function readCredential(field: string, ref: SecretRefField, ctx: ProviderContext): Promise<string> {
-  if (ref.key === undefined || ref.key === "") {
-    throw new TerminalError(
-      `cloudflare: ${field}.key is required (the key of Secret ${ctx.secretNamespace}/${ref.name} to read)`,
-      "InvalidConfiguration",
-    );
-  }
-  let value: string;
-  try {
-    value = await ctx.secrets.read(ctx.secretNamespace, { name: ref.name, key: ref.key }, ctx.signal);
-  } catch (err) {
-    if (err instanceof TerminalError) {
-      throw new TerminalError(`cloudflare: ${field}: ${err.message}`, err.reason, { cause: err });
-    }
-    throw err;
-  }
-  value = value.trim();
-  if (value === "") {
-    throw new TerminalError(
-      `cloudflare: ${field}: key "${ref.key}" of Secret ${ctx.secretNamespace}/${ref.name} is empty`,
-      "InvalidConfiguration",
-    );
-  }
-  return value;
-}
+const CREDENTIAL: ReadSecretRefOptions = { trim: true, nonEmpty: true, prefixTemporary: false };
 
 /** The credentials a block names, read now. */
 async function resolveAuth(block: CloudflareProvider, ctx: ProviderContext): Promise<CloudflareAuth> {
@@ -57,13 +27,17 @@ async function resolveAuth(block: CloudflareProvider, ctx: ProviderContext): Pro
       "InvalidConfiguration",
     );
   }
-  if (tokenRef !== undefined) return { apiToken: await readCredential("apiTokenSecretRef", tokenRef, ctx) };
+  if (tokenRef !== undefined)
+    return { apiToken: await readSecretRef("cloudflare", "apiTokenSecretRef", tokenRef, ctx, CREDENTIAL) };
   const email = block.email?.trim() ?? "";
   if (email === "") {
     throw new TerminalError("cloudflare: email is required with apiKeySecretRef", "InvalidConfiguration");
   }
   // keyRef is set here: exactly one of the two is.
-  return { apiKey: await readCredential("apiKeySecretRef", keyRef as SecretRefField, ctx), email };
+  return {
+    apiKey: await readSecretRef("cloudflare", "apiKeySecretRef", keyRef as SecretRefField, ctx, CREDENTIAL),
+    email,
+  };
 }
 
 /** The `cloudflare` provider: Cloudflare DNS through the API v4 and the official SDK. */

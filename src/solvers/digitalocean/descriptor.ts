@@ -1,4 +1,4 @@
-import { TerminalError } from "../../errors.js";
+import { readSecretRef } from "../credentials.js";
 import type { ProviderDescriptor } from "../provider.js";
 import { DIGITALOCEAN_API_URL, DIGITALOCEAN_RATE_LIMIT, createDigitalOceanSolver } from "./digitalocean.js";
 
@@ -82,30 +82,12 @@ spec:
               key: access-token
 `,
   async create(block, ctx) {
-    const ref = block.tokenSecretRef;
-    if (ref.key === undefined || ref.key === "") {
-      throw new TerminalError(
-        `digitalocean: tokenSecretRef.key is required (the key of Secret ${ctx.secretNamespace}/${ref.name} to read)`,
-        "InvalidConfiguration",
-      );
-    }
-    let token: string;
-    try {
-      token = await ctx.secrets.read(ctx.secretNamespace, { name: ref.name, key: ref.key }, ctx.signal);
-    } catch (err) {
-      if (err instanceof TerminalError) {
-        throw new TerminalError(`digitalocean: tokenSecretRef: ${err.message}`, err.reason, { cause: err });
-      }
-      throw err;
-    }
     // A token holds no whitespace; a trailing newline (kubectl --from-file) would break the header.
-    token = token.trim();
-    if (token === "") {
-      throw new TerminalError(
-        `digitalocean: tokenSecretRef: key "${ref.key}" of Secret ${ctx.secretNamespace}/${ref.name} is empty`,
-        "InvalidConfiguration",
-      );
-    }
+    const token = await readSecretRef("digitalocean", "tokenSecretRef", block.tokenSecretRef, ctx, {
+      trim: true,
+      nonEmpty: true,
+      prefixTemporary: false,
+    });
     const endpoint = process.env[DIGITALOCEAN_API_URL_ENV];
     return createDigitalOceanSolver({
       token,

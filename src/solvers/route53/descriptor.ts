@@ -1,5 +1,6 @@
 import type { Route53Provider } from "../../crds/index.js";
 import { TerminalError } from "../../errors.js";
+import { readSecretRef, type ReadSecretRefOptions } from "../credentials.js";
 import type { ProviderContext, ProviderDescriptor } from "../provider.js";
 import type { CredentialSource } from "./credentials.js";
 import { createRoute53Solver, ROUTE53_RATE_LIMIT } from "./route53.js";
@@ -9,28 +10,11 @@ export const ROUTE53_API_URL_ENV = "DNS01_ROUTE53_API_URL";
 /** Process-wide override of the STS endpoint used for `role`: a testing and proxy knob. */
 export const ROUTE53_STS_API_URL_ENV = "DNS01_ROUTE53_STS_API_URL";
 
-/** Reads one Secret key a field names; the reader's reason (SecretNotFound, ...) is kept. */
-async function readField(
-  field: string,
-  ref: { readonly name: string; readonly key?: string | undefined },
-  ctx: ProviderContext,
-): Promise<string> {
-  if (ref.key === undefined || ref.key === "") {
-    throw new TerminalError(
-      `route53: ${field}.key is required (the key of Secret ${ctx.secretNamespace}/${ref.name} to read)`,
-      "InvalidConfiguration",
-    );
-  }
-  try {
-    // Secrets made with `echo` end with a newline, which AWS would take as part of the key.
-    return (await ctx.secrets.read(ctx.secretNamespace, { name: ref.name, key: ref.key }, ctx.signal)).trim();
-  } catch (err) {
-    if (err instanceof TerminalError) {
-      throw new TerminalError(`route53: ${field}: ${err.message}`, err.reason, { cause: err });
-    }
-    throw err;
-  }
-}
+/**
+ * How a key is read. Secrets made with `echo` end with a newline, which AWS would take as part of
+ * the key. An empty value is not refused here: credentialSource judges the pair as a whole.
+ */
+const KEY: ReadSecretRefOptions = { trim: true, prefixTemporary: false };
 
 /**
  * The credentials of a block, as cert-manager takes them: an access key pair when one is given
@@ -48,11 +32,11 @@ async function credentialSource(block: Route53Provider, ctx: ProviderContext): P
     block.accessKeyID !== undefined && block.accessKeyID !== ""
       ? block.accessKeyID.trim()
       : block.accessKeyIDSecretRef !== undefined
-        ? await readField("accessKeyIDSecretRef", block.accessKeyIDSecretRef, ctx)
+        ? await readSecretRef("route53", "accessKeyIDSecretRef", block.accessKeyIDSecretRef, ctx, KEY)
         : undefined;
   const secretAccessKey =
     block.secretAccessKeySecretRef !== undefined
-      ? await readField("secretAccessKeySecretRef", block.secretAccessKeySecretRef, ctx)
+      ? await readSecretRef("route53", "secretAccessKeySecretRef", block.secretAccessKeySecretRef, ctx, KEY)
       : undefined;
   if (
     accessKeyId !== undefined &&

@@ -1,6 +1,7 @@
 import type { WebhookProvider } from "../../crds/index.js";
 import { TerminalError } from "../../errors.js";
-import type { ProviderContext, ProviderDescriptor } from "../provider.js";
+import { readSecretRef } from "../credentials.js";
+import type { ProviderDescriptor } from "../provider.js";
 import { createWebhookSolver, DEFAULT_WEBHOOK_TIMEOUT_MS } from "./webhook.js";
 
 /**
@@ -54,25 +55,6 @@ function decodeCaBundle(b64: string): string {
     throw invalid("caBundle must be the base64 of PEM certificates");
   }
   return pem;
-}
-
-async function readToken(
-  ref: NonNullable<WebhookBlockExtensions["tokenSecretRef"]>,
-  ctx: ProviderContext,
-): Promise<string> {
-  if (ref.key === undefined || ref.key === "") {
-    throw invalid(
-      `tokenSecretRef.key is required (the key of Secret ${ctx.secretNamespace}/${ref.name} to read)`,
-    );
-  }
-  try {
-    return await ctx.secrets.read(ctx.secretNamespace, { name: ref.name, key: ref.key }, ctx.signal);
-  } catch (err) {
-    if (err instanceof TerminalError) {
-      throw new TerminalError(`webhook: tokenSecretRef: ${err.message}`, err.reason, { cause: err });
-    }
-    throw err;
-  }
 }
 
 /** The `webhook` provider: an out-of-process solver over HTTP (docs/webhook.md). */
@@ -179,7 +161,12 @@ spec:
   async create(block, ctx) {
     const ext: WebhookProvider & WebhookBlockExtensions = block;
     const url = resolveWebhookUrl(ext);
-    const token = ext.tokenSecretRef === undefined ? undefined : await readToken(ext.tokenSecretRef, ctx);
+    const token =
+      ext.tokenSecretRef === undefined
+        ? undefined
+        : await readSecretRef("webhook", "tokenSecretRef", ext.tokenSecretRef, ctx, {
+            prefixTemporary: false,
+          });
     const timeout = ext.timeoutSeconds;
     if (timeout !== undefined && !(Number.isInteger(timeout) && timeout >= 1 && timeout <= 300)) {
       throw invalid("timeoutSeconds must be a whole number of seconds from 1 to 300");
