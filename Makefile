@@ -54,5 +54,8 @@ crds: ## Regenerate deploy/crds (and the chart's copies) from src/crds.
 providers: ## Regenerate src/solvers/providers.generated.ts and docs/providers/ from the descriptors.
 	@npx tsx hack/gen-providers.ts
 
+bench: ## Issuance latency, memory and ACME requests (docs/benchmarks.md).
+	@npx tsx bench/issuance.ts $(BENCH_ARGS)
+
 build: ## Compile to dist/.
 	@npx tsc -p tsconfig.build.json

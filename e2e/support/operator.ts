@@ -19,7 +19,8 @@ export class OperatorProcess {
 
   /** Starts the operator from source (tsx), appending to the same log file across restarts. */
   start(): void {
-    if (this.child?.exitCode === null) throw new Error("operator already running");
+    if (this.child?.exitCode === null && this.child.signalCode === null)
+      throw new Error("operator already running");
     this.out = createWriteStream(this.logFile, { flags: "a" });
     const child = spawn(process.execPath, ["--import", "tsx", join(repoRoot, "src/main.ts"), ...this.args], {
       cwd: repoRoot,

@@ -36,6 +36,8 @@ const FINAL = new Set(["valid", "invalid", "errored", "expired"]);
 const POLL_MS = 250;
 /** A safety net while Challenges progress: their own events requeue the Order sooner. */
 const PENDING_RECHECK_MS = 5000;
+/** A recheck in case a watch event is slow to come; events normally bring the next run sooner. */
+const SAFETY_NET_MS = 2000;
 
 /** The Challenge name for one authorization of an Order: stable, so a restart never makes a second. */
 export function challengeName(order: OrderObj, authzUrl: string): string {
@@ -128,7 +130,9 @@ async function reconcileOrder(deps: OrderControllerDeps, req: ReconcileRequest):
         authorizations: created.authorizations.map((url) => ({ url })),
       });
       req.log.info("created ACME order", { orderUrl: created.url });
-      return { requeueAfter: 0 };
+      // The status write's watch event brings the next run; an immediate requeue would read a
+      // cache without the URL and order again at the CA. The delay is only a safety net.
+      return { requeueAfter: SAFETY_NET_MS };
     }
     const acmeOrder = await client.getOrder(order.status.url);
     switch (acmeOrder.status) {
