@@ -108,6 +108,22 @@ describe("AcmeClient against a fake CA", () => {
     }
   });
 
+  it("signs with nonces from earlier answers instead of asking newNonce before every request", async () => {
+    const server = await fake();
+    const key = await generatePrivateKey({ algorithm: "ECDSA" });
+    const c = client(server, key);
+    await c.ensureAccount({ email: "ops@example.test" });
+    const order = await c.newOrder(["a.example.test"]);
+    await c.getOrder(order.url);
+    await c.getOrder(order.url);
+    const heads = server.requests.filter((r) => r.method === "HEAD").length;
+    const posts = server.signedRequests.length;
+    // At most the first signed request asks newNonce (the directory answer may carry one already);
+    // every answer's Replay-Nonce serves the next.
+    expect(posts).toBeGreaterThanOrEqual(4);
+    expect(heads).toBeLessThanOrEqual(1);
+  });
+
   it("computes the dns-01 TXT value as RFC 8555 section 8.4 defines it", async () => {
     const server = await fake();
     const key = await generatePrivateKey({ algorithm: "RSA" });
