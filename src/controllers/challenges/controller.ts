@@ -256,11 +256,12 @@ class ChallengeReconcile {
   private async solver(): Promise<Dns01Solver> {
     const dns01 = this.ch.spec.solver.dns01;
     if (!dns01) throw new TerminalError("the challenge's solver has no dns01 block", "InvalidSolver");
-    const issuer = this.deps.accounts.resolve(this.ch.metadata.namespace ?? "", this.ch.spec.issuerRef);
-    if (!issuer) throw new TemporaryError(`issuer ${this.ch.spec.issuerRef.name} not found`, 5000);
+    // The Challenge carries its own copy of the solver, and the issuer's kind says where its
+    // Secrets live: cleanup works even after the issuer was deleted, so no finalizer waits on it.
+    const clusterScoped = this.ch.spec.issuerRef.kind === "ClusterIssuer";
     return createSolver(dns01, {
-      clusterScoped: issuer.kind === "ClusterIssuer",
-      secretNamespace: this.deps.accounts.secretNamespace(issuer),
+      clusterScoped,
+      secretNamespace: this.deps.accounts.secretNamespaceOf(this.ch.metadata.namespace ?? "", clusterScoped),
       secrets: this.deps.secrets,
       signal: this.req.signal,
     });

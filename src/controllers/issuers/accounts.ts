@@ -49,9 +49,12 @@ export class AcmeAccounts {
 
   /** Where an issuer's Secrets live: its own namespace, or the cluster resource namespace. */
   secretNamespace(issuer: AnyIssuerObj): string {
-    return issuer.kind === "ClusterIssuer"
-      ? this.opts.clusterResourceNamespace
-      : (issuer.metadata.namespace ?? this.opts.clusterResourceNamespace);
+    return this.secretNamespaceOf(issuer.metadata.namespace ?? "", issuer.kind === "ClusterIssuer");
+  }
+
+  /** The same, from a referring object's namespace and the issuer kind alone (no cache lookup). */
+  secretNamespaceOf(namespace: string, clusterScoped: boolean): string {
+    return clusterScoped || namespace === "" ? this.opts.clusterResourceNamespace : namespace;
   }
 
   /** The CA bundle of an issuer as PEM, if it has one. */
