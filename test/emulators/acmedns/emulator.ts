@@ -18,9 +18,10 @@
  * that Pebble validates for real). Requests are counted per route, and faults can be injected.
  */
 import { randomBytes, randomUUID, timingSafeEqual } from "node:crypto";
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
-import { BlockList, isIP, type AddressInfo } from "node:net";
+import type { IncomingMessage, ServerResponse } from "node:http";
+import { BlockList, isIP } from "node:net";
 import { noBackend, type DnsBackend } from "../bind-backend.js";
+import { readBody, retryAfter, RouteEmulator, sendJsonOrText } from "../http-emulator.js";
 
 /** How to set the emulator up. */
 export interface AcmeDnsEmulatorOptions {
@@ -116,12 +117,9 @@ function defaultFaultBody(status: number): unknown {
 }
 
 /** The emulator: start it, register accounts, inspect `calls` and `values()`. */
-export class AcmeDnsEmulator {
-  private server: Server | undefined;
+export class AcmeDnsEmulator extends RouteEmulator<AcmeDnsFault> {
   private readonly users = new Map<string, User>();
   private readonly txt = new Map<string, Row[]>();
-  private readonly faults: { fault: AcmeDnsFault; left: number }[] = [];
-  private readonly counts = new Map<string, number>();
   private readonly backend: DnsBackend;
   private readonly domain: string;
   private readonly backendZone: string;
@@ -131,43 +129,17 @@ export class AcmeDnsEmulator {
   private lock: Promise<unknown> = Promise.resolve();
   /** Every request in order: route key and the status it got. */
   readonly requests: { route: string; status: number }[] = [];
-  url = "";
 
   constructor(options: AcmeDnsEmulatorOptions = {}) {
+    super();
     this.backend = options.backend ?? noBackend();
     this.domain = lower(options.domain ?? "auth.example.test");
     this.backendZone = lower(options.backendZone ?? "example.test");
     this.txtLimit = options.txtLimit ?? 2;
   }
 
-  /** Listens on 127.0.0.1 (`port` 0 picks a free one); resolves to the API base URL. */
-  async start(port = 0): Promise<string> {
-    const server = createServer((req, res) => {
-      this.handle(req, res).catch((err: unknown) => {
-        if (!res.headersSent) this.send(res, 500, { error: String(err) });
-      });
-    });
-    this.server = server;
-    await new Promise<void>((resolve, reject) => {
-      server.once("error", reject);
-      server.listen(port, "127.0.0.1", () => {
-        resolve();
-      });
-    });
-    this.url = `http://127.0.0.1:${String((server.address() as AddressInfo).port)}`;
-    return this.url;
-  }
-
-  async stop(): Promise<void> {
-    const server = this.server;
-    if (server === undefined) return;
-    this.server = undefined;
-    server.closeAllConnections();
-    await new Promise<void>((resolve) =>
-      server.close(() => {
-        resolve();
-      }),
-    );
+  override async stop(): Promise<void> {
+    await super.stop();
     await this.lock;
   }
 
@@ -185,25 +157,8 @@ export class AcmeDnsEmulator {
     return { username, password: pw, fulldomain: `${subdomain}.${this.domain}`, subdomain, allowfrom: valid };
   }
 
-  /** Queues a fault for the next matching requests. */
-  inject(fault: AcmeDnsFault): void {
-    this.faults.push({ fault, left: fault.times ?? 1 });
-  }
-
-  /** Requests per route key, e.g. `{ "POST /update": 2 }`. */
-  get calls(): Record<string, number> {
-    return Object.fromEntries(this.counts);
-  }
-
-  /** Requests counted so far, all routes. */
-  get total(): number {
-    let n = 0;
-    for (const v of this.counts.values()) n += v;
-    return n;
-  }
-
-  resetCalls(): void {
-    this.counts.clear();
+  override resetCalls(): void {
+    super.resetCalls();
     this.requests.length = 0;
   }
 
@@ -231,19 +186,26 @@ export class AcmeDnsEmulator {
     return `${lower(subdomain)}.${this.domain}.`;
   }
 
-  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+  protected internalError(res: ServerResponse, err: unknown): void {
+    sendJsonOrText(res, 500, { error: String(err) });
+  }
+
+  protected async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const path = new URL(req.url ?? "/", "http://x").pathname;
     const route = `${req.method ?? "GET"} ${path}`;
-    this.counts.set(route, (this.counts.get(route) ?? 0) + 1);
+    this.counts.count(route);
     const body = await readBody(req);
     const entry = { route, status: 0 };
     this.requests.push(entry);
-    const fault = this.takeFault(route);
+    const fault = this.faults.take(route);
     if (fault !== undefined) {
-      const headers: Record<string, string> = {};
-      if (fault.retryAfter !== undefined) headers["retry-after"] = String(fault.retryAfter);
       entry.status = fault.status;
-      this.send(res, fault.status, fault.body ?? defaultFaultBody(fault.status), headers);
+      sendJsonOrText(
+        res,
+        fault.status,
+        fault.body ?? defaultFaultBody(fault.status),
+        retryAfter(fault.retryAfter),
+      );
       return;
     }
     let status: number;
@@ -255,7 +217,7 @@ export class AcmeDnsEmulator {
       [status, answer] = [405, "Method Not Allowed"];
     else [status, answer] = [404, "404 page not found"];
     entry.status = status;
-    this.send(res, status, answer);
+    sendJsonOrText(res, status, answer);
   }
 
   private webRegister(body: string): [number, unknown] {
@@ -338,38 +300,9 @@ export class AcmeDnsEmulator {
     this.lock = next.catch(() => undefined);
     return next;
   }
-
-  private takeFault(route: string): AcmeDnsFault | undefined {
-    const i = this.faults.findIndex((f) => f.fault.route === undefined || f.fault.route === route);
-    const f = i < 0 ? undefined : this.faults[i];
-    if (f === undefined) return undefined;
-    f.left -= 1;
-    if (f.left <= 0) this.faults.splice(i, 1);
-    return f.fault;
-  }
-
-  private send(
-    res: ServerResponse,
-    status: number,
-    body: unknown,
-    headers: Record<string, string> = {},
-  ): void {
-    const text = typeof body === "string" ? body : JSON.stringify(body);
-    res.writeHead(status, {
-      "content-type": typeof body === "string" ? "text/plain; charset=utf-8" : "application/json",
-      ...headers,
-    });
-    res.end(text);
-  }
 }
 
 function header(req: IncomingMessage, name: string): string {
   const v = req.headers[name];
   return (Array.isArray(v) ? v[0] : v) ?? "";
-}
-
-async function readBody(req: IncomingMessage): Promise<string> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of req) chunks.push(chunk as Buffer);
-  return Buffer.concat(chunks).toString("utf8");
 }

@@ -13,10 +13,9 @@
  */
 import { randomBytes, randomUUID } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
-import { createServer, type Server } from "node:https";
-import type { AddressInfo } from "node:net";
 import { issueTestCertificate } from "../../../src/pki/testing.js";
 import { noBackend, type DnsBackend } from "../bind-backend.js";
+import { FaultQueue, LocalServer, readBody, RequestCounter, retryAfter, sendJson } from "../http-emulator.js";
 
 /** The operations served, named after the REST API's operation ids. */
 export type AzureDnsOperation =
@@ -103,15 +102,20 @@ function zoneId(subscription: string, resourceGroup: string, zone: string): stri
 
 /** See the file comment. `start()` listens with a fresh self-signed certificate (see `caPem`). */
 export class AzureDnsEmulator {
-  private server: Server | undefined;
+  private readonly http = new LocalServer(
+    (req, res) => this.handle(req, res),
+    (res, err) => {
+      this.send(res, 500, { error: { code: "InternalServerError", message: String(err) } });
+    },
+  );
   private baseUrl = "";
   private certPem = "";
   private readonly zones: Zone[] = [];
   private readonly principals = new Map<string, Principal>();
   private readonly tenants = new Set<string>();
   private readonly tokens = new Map<string, { clientId: string; expiresAt: number }>();
-  private readonly faults: (AzureDnsFault & { remaining: number })[] = [];
-  private readonly counts = new Map<AzureDnsOperation, number>();
+  private readonly faults = new FaultQueue<AzureDnsFault>((f) => f.operation);
+  private readonly counts = new RequestCounter<AzureDnsOperation>();
   private readonly backend: DnsBackend;
   private beforeWriteHook: (() => Promise<void> | void) | undefined;
   /** Every served request: operation, status, and the client that made it. */
@@ -129,33 +133,13 @@ export class AzureDnsEmulator {
       ipAddresses: ["127.0.0.1"],
     });
     this.certPem = cert.certPem;
-    const server = createServer({ key: cert.key.pem, cert: cert.certPem }, (req, res) => {
-      this.handle(req, res).catch((err: unknown) => {
-        this.send(res, 500, { error: { code: "InternalServerError", message: String(err) } });
-      });
-    });
-    await new Promise<void>((resolve, reject) => {
-      server.once("error", reject);
-      server.listen(port, "127.0.0.1", () => {
-        resolve();
-      });
-    });
-    this.server = server;
-    this.baseUrl = `https://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    this.baseUrl = await this.http.start(port, { key: cert.key.pem, cert: cert.certPem });
     return this.baseUrl;
   }
 
   /** Stops listening and closes idle keep-alive connections. */
   async stop(): Promise<void> {
-    const server = this.server;
-    if (!server) return;
-    this.server = undefined;
-    server.closeAllConnections();
-    await new Promise<void>((resolve) => {
-      server.close(() => {
-        resolve();
-      });
-    });
+    await this.http.stop();
   }
 
   /** The base URL: both the ARM endpoint and the Entra authority host. */
@@ -220,7 +204,7 @@ export class AzureDnsEmulator {
 
   /** Answers the next matching requests with a fault instead of serving them. */
   failNext(fault: AzureDnsFault): void {
-    this.faults.push({ ...fault, remaining: fault.count ?? 1 });
+    this.faults.push(fault, fault.count ?? 1);
   }
 
   /** Runs `hook` once, just before the next PUT or DELETE is checked: a concurrent writer's moment. */
@@ -232,13 +216,13 @@ export class AzureDnsEmulator {
   calls(): Record<string, number>;
   calls(operation: AzureDnsOperation): number;
   calls(operation?: AzureDnsOperation): number | Record<string, number> {
-    if (operation !== undefined) return this.counts.get(operation) ?? 0;
-    return Object.fromEntries([...this.counts].sort(([a], [b]) => a.localeCompare(b)));
+    if (operation !== undefined) return this.counts.get(operation);
+    return this.counts.sorted();
   }
 
   /** Forgets the request counts and log. */
   resetCalls(): void {
-    this.counts.clear();
+    this.counts.reset();
     this.log.length = 0;
   }
 
@@ -285,7 +269,7 @@ export class AzureDnsEmulator {
       return;
     }
     const op = route.operation;
-    this.counts.set(op, (this.counts.get(op) ?? 0) + 1);
+    this.counts.count(op);
     const body = await readBody(req);
     let clientId: string | undefined;
     try {
@@ -357,17 +341,14 @@ export class AzureDnsEmulator {
   }
 
   private injectFault(operation: AzureDnsOperation): void {
-    const i = this.faults.findIndex((f) => f.operation === undefined || f.operation === operation);
-    const fault = this.faults[i];
+    const fault = this.faults.take(operation);
     if (!fault) return;
-    fault.remaining -= 1;
-    if (fault.remaining <= 0) this.faults.splice(i, 1);
     const d = DEFAULT_FAULT[fault.status] ?? { code: "Error", message: "Error" };
     throw new HttpError(
       fault.status,
       fault.code ?? d.code,
       fault.message ?? d.message,
-      fault.retryAfterSeconds === undefined ? {} : { "retry-after": String(fault.retryAfterSeconds) },
+      retryAfter(fault.retryAfterSeconds),
     );
   }
 
@@ -666,19 +647,11 @@ export class AzureDnsEmulator {
     body: object | undefined,
     headers: Record<string, string> = {},
   ): void {
-    const text = body === undefined ? "" : JSON.stringify(body);
-    res.writeHead(status, {
-      ...(body === undefined ? {} : { "content-type": "application/json; charset=utf-8" }),
-      "content-length": Buffer.byteLength(text),
-      "x-ms-request-id": randomUUID(),
-      ...headers,
+    sendJson(res, status, body, {
+      contentType: "application/json; charset=utf-8",
+      noContentTypeWhenEmpty: true,
+      contentLength: true,
+      headers: { "x-ms-request-id": randomUUID(), ...headers },
     });
-    res.end(text);
   }
-}
-
-async function readBody(req: IncomingMessage): Promise<string> {
-  const chunks: Buffer[] = [];
-  for await (const c of req) chunks.push(c as Buffer);
-  return Buffer.concat(chunks).toString("utf8");
 }

@@ -10,9 +10,9 @@
  * values it holds through to a DnsBackend (the rig's BIND) so that Pebble can validate them.
  */
 import { createPublicKey, createVerify, randomBytes, type KeyObject } from "node:crypto";
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
-import type { AddressInfo } from "node:net";
+import type { IncomingMessage, ServerResponse } from "node:http";
 import { noBackend, type DnsBackend } from "../bind-backend.js";
+import { FaultQueue, LocalServer, readBody, RequestCounter, retryAfter, sendJson } from "../http-emulator.js";
 
 /** The API operations the emulator serves, as Google names them; `token` is the OAuth endpoint. */
 export type CloudDnsOperation =
@@ -73,10 +73,6 @@ interface Account {
   readonly email: string;
   readonly publicKey: KeyObject;
   readonly projects: Set<string>;
-}
-
-interface Fault extends CloudDnsFault {
-  remaining: number;
 }
 
 class HttpError extends Error {
@@ -156,13 +152,18 @@ function b64urlJson(part: string): Record<string, unknown> {
 
 /** See the file comment. Start with `start()`, stop with `stop()`. */
 export class CloudDnsEmulator {
-  private server: Server | undefined;
+  private readonly http = new LocalServer(
+    (req, res) => this.handle(req, res),
+    (res, err) => {
+      this.send(res, 500, { error: { code: 500, message: String(err) } });
+    },
+  );
   private baseUrl = "";
   private readonly zones: Zone[] = [];
   private readonly accounts = new Map<string, Account>();
   private readonly tokens = new Map<string, { email: string; expiresAt: number }>();
-  private readonly faults: Fault[] = [];
-  private readonly counts = new Map<CloudDnsOperation, number>();
+  private readonly faults = new FaultQueue<CloudDnsFault>((f) => f.operation);
+  private readonly counts = new RequestCounter<CloudDnsOperation>();
   private readonly backend: DnsBackend;
   private nextChangeHook: (() => Promise<void> | void) | undefined;
   private metadataAccount: string | undefined;
@@ -175,33 +176,13 @@ export class CloudDnsEmulator {
 
   /** Listens on 127.0.0.1 (a free port by default) and returns the base URL, e.g. `http://127.0.0.1:4321`. */
   async start(port = 0): Promise<string> {
-    const server = createServer((req, res) => {
-      this.handle(req, res).catch((err: unknown) => {
-        this.send(res, 500, { error: { code: 500, message: String(err) } });
-      });
-    });
-    await new Promise<void>((resolve, reject) => {
-      server.once("error", reject);
-      server.listen(port, "127.0.0.1", () => {
-        resolve();
-      });
-    });
-    this.server = server;
-    this.baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    this.baseUrl = await this.http.start(port);
     return this.baseUrl;
   }
 
   /** Stops listening and closes idle keep-alive connections. */
   async stop(): Promise<void> {
-    const server = this.server;
-    if (!server) return;
-    this.server = undefined;
-    server.closeAllConnections();
-    await new Promise<void>((resolve) => {
-      server.close(() => {
-        resolve();
-      });
-    });
+    await this.http.stop();
   }
 
   /** The base URL the SDK is pointed at (it appends `/dns/v1`). */
@@ -268,7 +249,7 @@ export class CloudDnsEmulator {
 
   /** Answers the next matching requests with a fault instead of serving them. */
   failNext(fault: CloudDnsFault): void {
-    this.faults.push({ ...fault, remaining: fault.count ?? 1 });
+    this.faults.push(fault, fault.count ?? 1);
   }
 
   /** Runs `hook` once, just before the next changes.create is checked: a concurrent writer's moment. */
@@ -280,13 +261,13 @@ export class CloudDnsEmulator {
   calls(): Record<string, number>;
   calls(operation: CloudDnsOperation): number;
   calls(operation?: CloudDnsOperation): number | Record<string, number> {
-    if (operation !== undefined) return this.counts.get(operation) ?? 0;
-    return Object.fromEntries([...this.counts].sort(([a], [b]) => a.localeCompare(b)));
+    if (operation !== undefined) return this.counts.get(operation);
+    return this.counts.sorted();
   }
 
   /** Forgets the request counts and log. */
   resetCalls(): void {
-    this.counts.clear();
+    this.counts.reset();
     this.log.length = 0;
   }
 
@@ -329,7 +310,7 @@ export class CloudDnsEmulator {
       this.send(res, 404, { error: { code: 404, message: `Not Found: ${req.method} ${url.pathname}` } });
       return;
     }
-    this.counts.set(route.operation, (this.counts.get(route.operation) ?? 0) + 1);
+    this.counts.count(route.operation);
     const body = await readBody(req);
     let account: string | undefined;
     try {
@@ -401,18 +382,13 @@ export class CloudDnsEmulator {
   }
 
   private injectFault(operation: CloudDnsOperation): void {
-    const i = this.faults.findIndex((f) => f.operation === undefined || f.operation === operation);
-    const fault = this.faults[i];
+    const fault = this.faults.take(operation);
     if (!fault) return;
-    fault.remaining -= 1;
-    if (fault.remaining <= 0) this.faults.splice(i, 1);
-    const headers: Record<string, string> =
-      fault.retryAfterSeconds === undefined ? {} : { "retry-after": String(fault.retryAfterSeconds) };
     throw new HttpError(
       fault.status,
       fault.reason ?? DEFAULT_REASON[fault.status] ?? "error",
       fault.message ?? DEFAULT_MESSAGE[fault.status] ?? "Error",
-      headers,
+      retryAfter(fault.retryAfterSeconds),
     );
   }
 
@@ -720,18 +696,10 @@ export class CloudDnsEmulator {
     body: object,
     headers: Record<string, string> = {},
   ): void {
-    const text = JSON.stringify(body);
-    res.writeHead(status, {
-      "content-type": "application/json; charset=UTF-8",
-      "content-length": Buffer.byteLength(text),
-      ...headers,
+    sendJson(res, status, body, {
+      contentType: "application/json; charset=UTF-8",
+      contentLength: true,
+      headers,
     });
-    res.end(text);
   }
-}
-
-async function readBody(req: IncomingMessage): Promise<string> {
-  const chunks: Buffer[] = [];
-  for await (const c of req) chunks.push(c as Buffer);
-  return Buffer.concat(chunks).toString("utf8");
 }

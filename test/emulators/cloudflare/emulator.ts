@@ -7,9 +7,9 @@
  * and writes every TXT value it holds through to a DnsBackend (the rig's BIND in e2e).
  */
 import { randomBytes } from "node:crypto";
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
-import type { AddressInfo } from "node:net";
+import type { IncomingMessage, ServerResponse } from "node:http";
 import { noBackend, type DnsBackend } from "../bind-backend.js";
+import { readBody, retryAfter, RouteEmulator, sendJson } from "../http-emulator.js";
 
 /** A token the emulator accepts, optionally limited to some zones (as a token's Zone Resources are). */
 export interface EmulatedToken {
@@ -118,19 +118,16 @@ function defaultFaultBody(status: number): unknown {
 }
 
 /** The emulator: start it, point the solver at `url`, inspect `calls` and `values()`. */
-export class CloudflareEmulator {
-  private server: Server | undefined;
+export class CloudflareEmulator extends RouteEmulator<Fault> {
   private readonly zones = new Map<string, Zone>();
   private readonly tokens = new Map<string, EmulatedToken>();
   private readonly keys = new Map<string, string>();
-  private readonly faults: { fault: Fault; left: number }[] = [];
-  private readonly counts = new Map<string, number>();
   private readonly backend: DnsBackend;
   /** Every request in order: route key and the kind of credentials it carried. */
   readonly requests: { route: string; auth: "token" | "key" | "none"; status: number }[] = [];
-  url = "";
 
   constructor(private readonly options: CloudflareEmulatorOptions = {}) {
+    super();
     this.backend = options.backend ?? noBackend();
     for (const t of options.tokens ?? []) {
       const token = typeof t === "string" ? { token: t } : t;
@@ -141,35 +138,9 @@ export class CloudflareEmulator {
   }
 
   /** Listens on 127.0.0.1 (`port` 0 picks a free one); resolves to the API base URL. */
-  async start(port = 0): Promise<string> {
-    const server = createServer((req, res) => {
-      this.handle(req, res).catch((err: unknown) => {
-        if (!res.headersSent)
-          this.send(res, 500, { success: false, errors: [{ code: 10001, message: String(err) }] });
-      });
-    });
-    this.server = server;
-    await new Promise<void>((resolve, reject) => {
-      server.once("error", reject);
-      server.listen(port, "127.0.0.1", () => {
-        resolve();
-      });
-    });
-    const addr = server.address() as AddressInfo;
-    this.url = `http://127.0.0.1:${String(addr.port)}${BASE}`;
+  override async start(port = 0): Promise<string> {
+    this.url = `${await super.start(port)}${BASE}`;
     return this.url;
-  }
-
-  async stop(): Promise<void> {
-    const server = this.server;
-    if (server === undefined) return;
-    this.server = undefined;
-    server.closeAllConnections();
-    await new Promise<void>((resolve) => {
-      server.close(() => {
-        resolve();
-      });
-    });
   }
 
   /** Creates a zone; returns its ID. */
@@ -195,25 +166,8 @@ export class CloudflareEmulator {
     this.tokens.delete(token);
   }
 
-  /** Queues a fault for the next matching requests. */
-  inject(fault: Fault): void {
-    this.faults.push({ fault, left: fault.times ?? 1 });
-  }
-
-  /** Requests per route key, e.g. `{ "GET /zones": 1, "POST /zones/:zone_id/dns_records": 2 }`. */
-  get calls(): Record<string, number> {
-    return Object.fromEntries(this.counts);
-  }
-
-  /** Requests counted so far, all routes. */
-  get total(): number {
-    let n = 0;
-    for (const v of this.counts.values()) n += v;
-    return n;
-  }
-
-  resetCalls(): void {
-    this.counts.clear();
+  override resetCalls(): void {
+    super.resetCalls();
     this.requests.length = 0;
   }
 
@@ -284,17 +238,6 @@ export class CloudflareEmulator {
     };
   }
 
-  private send(
-    res: ServerResponse,
-    status: number,
-    body: unknown,
-    headers: Record<string, string> = {},
-  ): void {
-    const text = JSON.stringify(body);
-    res.writeHead(status, { "content-type": "application/json", ...headers });
-    res.end(text);
-  }
-
   private routeOf(method: string, path: string): { key: string; params: string[] } {
     const rel = path.startsWith(BASE) ? path.slice(BASE.length) : path;
     const parts = rel.split("/").filter((p) => p !== "");
@@ -312,42 +255,37 @@ export class CloudflareEmulator {
     return { key: `${method} ${rel}`, params: [] };
   }
 
-  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+  protected internalError(res: ServerResponse, err: unknown): void {
+    sendJson(res, 500, { success: false, errors: [{ code: 10001, message: String(err) }] });
+  }
+
+  protected async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? "/", "http://localhost");
     const method = req.method ?? "GET";
     const route = this.routeOf(method, url.pathname);
-    this.counts.set(route.key, (this.counts.get(route.key) ?? 0) + 1);
+    this.counts.count(route.key);
     const body = await readBody(req);
     const entry = { route: route.key, auth: authKind(req), status: 0 };
     this.requests.push(entry);
 
-    const fault = this.takeFault(route.key);
+    const fault = this.faults.take(route.key);
     if (fault !== undefined) {
       entry.status = fault.status;
-      const headers: Record<string, string> = {};
-      if (fault.retryAfter !== undefined) headers["retry-after"] = String(fault.retryAfter);
-      this.send(res, fault.status, fault.body ?? defaultFaultBody(fault.status), headers);
+      sendJson(res, fault.status, fault.body ?? defaultFaultBody(fault.status), {
+        headers: retryAfter(fault.retryAfter),
+      });
       return;
     }
     try {
       const token = this.authenticate(req);
       const result = await this.dispatch(route, url.searchParams, body, token);
       entry.status = 200;
-      this.send(res, 200, { success: true, errors: [], messages: [], ...result });
+      sendJson(res, 200, { success: true, errors: [], messages: [], ...result });
     } catch (err) {
       if (!(err instanceof HttpError)) throw err;
       entry.status = err.status;
-      this.send(res, err.status, { success: false, errors: err.errors, messages: [], result: null });
+      sendJson(res, err.status, { success: false, errors: err.errors, messages: [], result: null });
     }
-  }
-
-  private takeFault(route: string): Fault | undefined {
-    const i = this.faults.findIndex((f) => f.fault.route === undefined || f.fault.route === route);
-    const f = i < 0 ? undefined : this.faults[i];
-    if (f === undefined) return undefined;
-    f.left--;
-    if (f.left <= 0) this.faults.splice(i, 1);
-    return f.fault;
   }
 
   /** The token used (undefined for a global key); throws Cloudflare's errors for bad credentials. */
@@ -564,10 +502,4 @@ function authKind(req: IncomingMessage): "token" | "key" | "none" {
   if (req.headers.authorization !== undefined) return "token";
   if (header(req, "x-auth-key") !== undefined) return "key";
   return "none";
-}
-
-async function readBody(req: IncomingMessage): Promise<string> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of req) chunks.push(chunk as Buffer);
-  return Buffer.concat(chunks).toString("utf8");
 }

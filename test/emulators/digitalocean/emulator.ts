@@ -6,9 +6,9 @@
  * and a 429 with Retry-After. It counts requests per route, takes injected faults, and writes every
  * TXT value it holds through to a DnsBackend (the rig's BIND in e2e).
  */
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
-import type { AddressInfo } from "node:net";
+import type { IncomingMessage, ServerResponse } from "node:http";
 import { noBackend, type DnsBackend } from "../bind-backend.js";
+import { readBody, retryAfter, RouteEmulator, sendJson } from "../http-emulator.js";
 
 /**
  * A token the emulator accepts, with its scopes: the legacy `read` / `write`, or custom ones
@@ -92,52 +92,18 @@ const ROUTE_SCOPES: Record<string, readonly [string, string]> = {
 };
 
 /** The emulator: start it, point the solver at `url`, inspect `calls` and `values()`. */
-export class DigitalOceanEmulator {
-  private server: Server | undefined;
+export class DigitalOceanEmulator extends RouteEmulator<Fault> {
   private readonly domains = new Map<string, DomainRecord[]>();
   private readonly tokens = new Map<string, EmulatedToken>();
-  private readonly faults: { fault: Fault; left: number }[] = [];
-  private readonly counts = new Map<string, number>();
   private readonly history = new Map<string, number[]>();
   private readonly backend: DnsBackend;
   private nextId = 3_000_000;
-  url = "";
 
   constructor(private readonly options: DigitalOceanEmulatorOptions = {}) {
+    super();
     this.backend = options.backend ?? noBackend();
     for (const t of options.tokens ?? []) this.addToken(t);
     for (const d of options.domains ?? ["example.test", "second.test"]) this.addDomain(d);
-  }
-
-  /** Listens on 127.0.0.1 (`port` 0 picks a free one); resolves to the API root URL (no /v2). */
-  async start(port = 0): Promise<string> {
-    const server = createServer((req, res) => {
-      this.handle(req, res).catch((err: unknown) => {
-        if (!res.headersSent) this.send(res, 500, { id: "server_error", message: String(err) });
-      });
-    });
-    this.server = server;
-    await new Promise<void>((resolve, reject) => {
-      server.once("error", reject);
-      server.listen(port, "127.0.0.1", () => {
-        resolve();
-      });
-    });
-    const addr = server.address() as AddressInfo;
-    this.url = `http://127.0.0.1:${String(addr.port)}`;
-    return this.url;
-  }
-
-  async stop(): Promise<void> {
-    const server = this.server;
-    if (server === undefined) return;
-    this.server = undefined;
-    server.closeAllConnections();
-    await new Promise<void>((resolve) => {
-      server.close(() => {
-        resolve();
-      });
-    });
   }
 
   addDomain(name: string): void {
@@ -151,25 +117,6 @@ export class DigitalOceanEmulator {
 
   revokeToken(token: string): void {
     this.tokens.delete(token);
-  }
-
-  inject(fault: Fault): void {
-    this.faults.push({ fault, left: fault.times ?? 1 });
-  }
-
-  /** Requests per route key, e.g. `{ "GET /v2/domains/:domain/records": 2 }`. */
-  get calls(): Record<string, number> {
-    return Object.fromEntries(this.counts);
-  }
-
-  get total(): number {
-    let n = 0;
-    for (const v of this.counts.values()) n += v;
-    return n;
-  }
-
-  resetCalls(): void {
-    this.counts.clear();
   }
 
   /** The TXT values held at `fqdn`. */
@@ -216,8 +163,7 @@ export class DigitalOceanEmulator {
     body: unknown,
     headers: Record<string, string> = {},
   ): void {
-    res.writeHead(status, { "content-type": "application/json; charset=utf-8", ...headers });
-    res.end(body === undefined ? "" : JSON.stringify(body));
+    sendJson(res, status, body, { headers, contentType: "application/json; charset=utf-8" });
   }
 
   private routeOf(method: string, path: string): { key: string; params: string[] } {
@@ -250,18 +196,25 @@ export class DigitalOceanEmulator {
     };
   }
 
-  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+  protected internalError(res: ServerResponse, err: unknown): void {
+    this.send(res, 500, { id: "server_error", message: String(err) });
+  }
+
+  protected async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? "/", `http://${req.headers.host ?? "127.0.0.1"}`);
     const method = req.method ?? "GET";
     const route = this.routeOf(method, url.pathname);
-    this.counts.set(route.key, (this.counts.get(route.key) ?? 0) + 1);
+    this.counts.count(route.key);
     const body = await readBody(req);
 
-    const fault = this.takeFault(route.key);
+    const fault = this.faults.take(route.key);
     if (fault !== undefined) {
-      const headers: Record<string, string> = {};
-      if (fault.retryAfter !== undefined) headers["retry-after"] = String(fault.retryAfter);
-      this.send(res, fault.status, fault.body ?? defaultFaultBody(fault.status), headers);
+      this.send(
+        res,
+        fault.status,
+        fault.body ?? defaultFaultBody(fault.status),
+        retryAfter(fault.retryAfter),
+      );
       return;
     }
     let headers: Record<string, string> = {};
@@ -279,15 +232,6 @@ export class DigitalOceanEmulator {
       if (!(err instanceof HttpError)) throw err;
       this.send(res, err.status, { id: err.id, message: err.message }, headers);
     }
-  }
-
-  private takeFault(route: string): Fault | undefined {
-    const i = this.faults.findIndex((f) => f.fault.route === undefined || f.fault.route === route);
-    const f = i < 0 ? undefined : this.faults[i];
-    if (f === undefined) return undefined;
-    f.left--;
-    if (f.left <= 0) this.faults.splice(i, 1);
-    return f.fault;
   }
 
   private authenticate(req: IncomingMessage): EmulatedToken {
@@ -395,10 +339,4 @@ export class DigitalOceanEmulator {
     );
     if (record.type === "TXT" && !stillThere) await this.backend.remove(fqdn, domain, record.data);
   }
-}
-
-async function readBody(req: IncomingMessage): Promise<string> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of req) chunks.push(chunk as Buffer);
-  return Buffer.concat(chunks).toString("utf8");
 }

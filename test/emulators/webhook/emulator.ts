@@ -7,9 +7,9 @@
  * requests per route, records the bodies, and takes injected faults (status, Retry-After, body,
  * and a delay for timeouts).
  */
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
-import type { AddressInfo } from "node:net";
+import type { IncomingMessage, ServerResponse } from "node:http";
 import { noBackend, type DnsBackend } from "../bind-backend.js";
+import { readBody, retryAfter, RouteEmulator, sendJsonOrText } from "../http-emulator.js";
 
 /** The request document of docs/webhook.md, as received. */
 export interface ReceivedRequest {
@@ -59,51 +59,22 @@ function lower(name: string): string {
 }
 
 /** The emulator: start it, point the solver at `url`, inspect `calls`, `received` and `values()`. */
-export class WebhookEmulator {
-  private server: Server | undefined;
+export class WebhookEmulator extends RouteEmulator<WebhookFault> {
   private readonly tokens = new Map<string, WebhookToken>();
   private readonly records = new Map<string, Set<string>>();
-  private readonly faults: { fault: WebhookFault; left: number }[] = [];
-  private readonly counts = new Map<string, number>();
   private readonly backend: DnsBackend;
   private lock: Promise<unknown> = Promise.resolve();
   /** Every valid request body, in order. */
   readonly received: ReceivedRequest[] = [];
-  url = "";
 
   constructor(options: WebhookEmulatorOptions = {}) {
+    super();
     this.backend = options.backend ?? noBackend();
     for (const t of options.tokens ?? []) this.addToken(t);
   }
 
-  /** Listens on 127.0.0.1 (`port` 0 picks a free one); resolves to the webhook's base URL. */
-  async start(port = 0): Promise<string> {
-    const server = createServer((req, res) => {
-      this.handle(req, res).catch((err: unknown) => {
-        if (!res.headersSent) this.send(res, 500, { message: String(err) });
-      });
-    });
-    this.server = server;
-    await new Promise<void>((resolve, reject) => {
-      server.once("error", reject);
-      server.listen(port, "127.0.0.1", () => {
-        resolve();
-      });
-    });
-    this.url = `http://127.0.0.1:${String((server.address() as AddressInfo).port)}`;
-    return this.url;
-  }
-
-  async stop(): Promise<void> {
-    const server = this.server;
-    if (server === undefined) return;
-    this.server = undefined;
-    server.closeAllConnections();
-    await new Promise<void>((resolve) =>
-      server.close(() => {
-        resolve();
-      }),
-    );
+  override async stop(): Promise<void> {
+    await super.stop();
     await this.lock;
   }
 
@@ -116,23 +87,8 @@ export class WebhookEmulator {
     this.tokens.delete(token);
   }
 
-  inject(fault: WebhookFault): void {
-    this.faults.push({ fault, left: fault.times ?? 1 });
-  }
-
-  /** Requests per route key, e.g. `{ "POST /present": 2 }`. */
-  get calls(): Record<string, number> {
-    return Object.fromEntries(this.counts);
-  }
-
-  get total(): number {
-    let n = 0;
-    for (const v of this.counts.values()) n += v;
-    return n;
-  }
-
-  resetCalls(): void {
-    this.counts.clear();
+  override resetCalls(): void {
+    super.resetCalls();
     this.received.length = 0;
   }
 
@@ -141,35 +97,37 @@ export class WebhookEmulator {
     return [...(this.records.get(lower(fqdn)) ?? [])];
   }
 
-  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+  protected internalError(res: ServerResponse, err: unknown): void {
+    sendJsonOrText(res, 500, { message: String(err) });
+  }
+
+  protected async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const path = new URL(req.url ?? "/", "http://x").pathname;
     const action = path.endsWith("/present") ? "present" : path.endsWith("/cleanup") ? "cleanup" : undefined;
     const route = `${req.method ?? "GET"} ${action === undefined ? path : `/${action}`}`;
-    this.counts.set(route, (this.counts.get(route) ?? 0) + 1);
+    this.counts.count(route);
     const body = await readBody(req);
-    const fault = this.takeFault(route);
+    const fault = this.faults.take(route);
     if (fault !== undefined) {
       if (fault.delayMs !== undefined) await new Promise((r) => setTimeout(r, fault.delayMs));
-      const headers: Record<string, string> = {};
-      if (fault.retryAfter !== undefined) headers["retry-after"] = String(fault.retryAfter);
-      this.send(
+      sendJsonOrText(
         res,
         fault.status,
         fault.body ?? { message: `injected fault ${String(fault.status)}` },
-        headers,
+        retryAfter(fault.retryAfter),
       );
       return;
     }
     if (action === undefined) {
-      this.send(res, 404, { message: `no route ${path}: POST {url}/present or {url}/cleanup` });
+      sendJsonOrText(res, 404, { message: `no route ${path}: POST {url}/present or {url}/cleanup` });
       return;
     }
     if (req.method !== "POST") {
-      this.send(res, 405, { message: "use POST" });
+      sendJsonOrText(res, 405, { message: "use POST" });
       return;
     }
     const [status, answer] = await this.serve(action, req, body);
-    this.send(res, status, answer);
+    sendJsonOrText(res, status, answer);
   }
 
   private async serve(action: string, req: IncomingMessage, body: string): Promise<[number, unknown]> {
@@ -209,30 +167,6 @@ export class WebhookEmulator {
     await next;
     return [200, { message: `${action} done` }];
   }
-
-  private takeFault(route: string): WebhookFault | undefined {
-    const i = this.faults.findIndex((f) => f.fault.route === undefined || f.fault.route === route);
-    const f = i < 0 ? undefined : this.faults[i];
-    if (f === undefined) return undefined;
-    f.left -= 1;
-    if (f.left <= 0) this.faults.splice(i, 1);
-    return f.fault;
-  }
-
-  private send(
-    res: ServerResponse,
-    status: number,
-    body: unknown,
-    headers: Record<string, string> = {},
-  ): void {
-    if (res.destroyed) return;
-    const text = typeof body === "string" ? body : JSON.stringify(body);
-    res.writeHead(status, {
-      "content-type": typeof body === "string" ? "text/plain; charset=utf-8" : "application/json",
-      ...headers,
-    });
-    res.end(text);
-  }
 }
 
 /** Checks a request document as docs/webhook.md specifies it; throws an Error saying what is wrong. */
@@ -256,10 +190,4 @@ function parseRequest(body: string, action: string): ReceivedRequest {
   if (fqdn !== zone && !fqdn.endsWith(`.${zone}`)) throw new Error(`${fqdn} is not in the zone ${zone}`);
   if (!("config" in o)) throw new Error("config must be present (null when unset)");
   return o as unknown as ReceivedRequest;
-}
-
-async function readBody(req: IncomingMessage): Promise<string> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of req) chunks.push(chunk as Buffer);
-  return Buffer.concat(chunks).toString("utf8");
 }
