@@ -3,13 +3,14 @@
  * ACME request counter between the operator and Pebble, and a watch that notes when each
  * Certificate becomes Ready. Nothing here is used by the operator.
  */
-import * as k8s from "@kubernetes/client-node";
+import type { KubeConfig } from "@kubernetes/client-node";
 import { execFileSync, spawn, type ChildProcess } from "node:child_process";
 import { createWriteStream, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { Agent, createServer, request, type Server } from "node:https";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
+import { watchCustomObjects, type CustomObjectWatch } from "../e2e/support/watch.js";
 import { parseRigEnv, repoRoot, rigHealthy } from "../test/support/global-setup.js";
 
 /** Where the rig runs and whether this process started (and must stop) it. */
@@ -267,67 +268,23 @@ export class AcmeCounter {
 
 /** The parts of a Certificate the watch reads. */
 interface CertificateEvent {
-  metadata?: { name?: string; resourceVersion?: string };
+  metadata?: { name?: string };
   status?: { conditions?: unknown[] };
 }
 
-/**
- * Notes, from a watch, when each Certificate of a namespace is first seen Ready=True. It lists
- * first and watches from the list's resourceVersion, and reconnects from the last version seen when
- * a watch ends (a fresh API server answers watches of a new CRD with 429 until its cache is ready).
- */
+/** Notes, from a watch (e2e/support/watch.ts), when each Certificate of a namespace is first seen Ready=True. */
 export class ReadyWatch {
   private readonly readyAt = new Map<string, number>();
   private readonly waiters = new Map<string, (at: number) => void>();
-  private abort: AbortController | undefined;
-  private resourceVersion: string | undefined;
-  private stopped = false;
+  private watch: CustomObjectWatch | undefined;
 
-  private constructor(
-    private readonly kc: k8s.KubeConfig,
-    private readonly namespace: string,
-  ) {}
-
-  static async start(kc: k8s.KubeConfig, namespace: string): Promise<ReadyWatch> {
-    const w = new ReadyWatch(kc, namespace);
-    const custom = kc.makeApiClient(k8s.CustomObjectsApi);
-    for (let attempt = 0; ; attempt++) {
-      try {
-        const list = (await custom.listNamespacedCustomObject({
-          group: "dns01.io",
-          version: "v1alpha1",
-          plural: "certificates",
-          namespace,
-        })) as { metadata?: { resourceVersion?: string }; items: CertificateEvent[] };
-        for (const item of list.items) w.observe(item);
-        w.resourceVersion = list.metadata?.resourceVersion;
-        break;
-      } catch (err) {
-        if (attempt >= 50) throw err;
-        await new Promise((done) => setTimeout(done, 200));
-      }
-    }
-    await w.connect();
+  static async start(kc: KubeConfig, namespace: string): Promise<ReadyWatch> {
+    const w = new ReadyWatch();
+    const kind = { group: "dns01.io", version: "v1alpha1", plural: "certificates", namespace };
+    w.watch = await watchCustomObjects(kc, kind, (_type, obj) => {
+      w.observe(obj);
+    });
     return w;
-  }
-
-  private async connect(): Promise<void> {
-    if (this.stopped) return;
-    this.abort = await new k8s.Watch(this.kc).watch(
-      `/apis/dns01.io/v1alpha1/namespaces/${this.namespace}/certificates`,
-      { resourceVersion: this.resourceVersion, allowWatchBookmarks: true },
-      (type: string, obj: CertificateEvent) => {
-        if (type === "ERROR") {
-          this.resourceVersion = undefined; // 410 Gone: carry on from "now"
-          return;
-        }
-        this.resourceVersion = obj.metadata?.resourceVersion ?? this.resourceVersion;
-        if (type !== "BOOKMARK") this.observe(obj);
-      },
-      () => {
-        if (!this.stopped) setTimeout(() => void this.connect(), 200);
-      },
-    );
   }
 
   /** Resolves with the time (performance.now()) the Certificate was first seen Ready. */
@@ -346,8 +303,7 @@ export class ReadyWatch {
   }
 
   stop(): void {
-    this.stopped = true;
-    this.abort?.abort();
+    this.watch?.stop();
   }
 
   private observe(obj: CertificateEvent): void {

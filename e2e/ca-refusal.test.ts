@@ -1,5 +1,4 @@
 import { afterAll, beforeAll, describe, expect, it } from "@jest/globals";
-import * as k8s from "@kubernetes/client-node";
 import { createServer, connect, type Server, type Socket } from "node:net";
 import {
   createNamespace,
@@ -21,7 +20,9 @@ import {
   waitForReadyCertificate,
   type Obj,
 } from "./support/fixtures.js";
+import { cleanUpChallenges } from "./support/emulators.js";
 import { OperatorProcess, rigOperatorArgs } from "./support/operator.js";
+import { watchCustomObjects, type CustomObjectWatch } from "./support/watch.js";
 
 /**
  * When the CA says no, the operator says why and keeps going. A name Pebble refuses (an IP address
@@ -40,7 +41,6 @@ const CA_DETAIL = "Order included a DNS identifier with an IP address value";
 type Meta = Obj["metadata"] & {
   labels?: Record<string, string>;
   generation?: number;
-  resourceVersion?: string;
 };
 
 function status(o: Obj | undefined): Record<string, unknown> {
@@ -92,8 +92,8 @@ describe("CA refusals and an unreachable CA", () => {
   let issuer: Obj;
   let operator: OperatorProcess;
   const extraIssuers: Obj[] = [];
-  /** Ends every watch of the suite. */
-  const done = new AbortController();
+  /** Every watch of the suite, stopped when it ends. */
+  const watches: CustomObjectWatch[] = [];
 
   beforeAll(async () => {
     c = testClients();
@@ -114,31 +114,10 @@ describe("CA refusals and an unreachable CA", () => {
   });
 
   afterAll(async () => {
-    done.abort();
+    for (const w of watches) w.stop();
     try {
-      const list = (await c.custom.listNamespacedCustomObject({
-        group: "dns01.io",
-        version: "v1alpha1",
-        plural: "certificates",
-        namespace: ns,
-      })) as { items: Obj[] };
-      for (const cert of list.items) {
-        await deleteObject(c, { ...cert, apiVersion: "dns01.io/v1alpha1", kind: "Certificate" });
-      }
-      // The running operator removes Orders and Challenges (and any TXT value) of deleted Certificates.
-      await waitFor(
-        "the Challenges to be cleaned up",
-        async () => {
-          const left = (await c.custom.listNamespacedCustomObject({
-            group: "dns01.io",
-            version: "v1alpha1",
-            plural: "challenges",
-            namespace: ns,
-          })) as { items: unknown[] };
-          return left.items.length === 0 ? true : undefined;
-        },
-        30_000,
-      );
+      // While the operator still runs, so that it removes any TXT value and its finalizers.
+      await cleanUpChallenges(c, ns);
     } finally {
       await operator.stop();
       for (const i of [issuer, ...extraIssuers]) await deleteObject(c, i);
@@ -146,37 +125,9 @@ describe("CA refusals and an unreachable CA", () => {
     }
   }, 60_000);
 
-  /**
-   * Calls `onEvent` for each event of a kind in the test namespace, from now until the suite ends.
-   * It lists first and watches from the list's resourceVersion, reconnecting from the last version
-   * seen when a watch ends (a fresh API server answers watches of a new CRD with 429 for a while).
-   */
+  /** Calls `onEvent` for each event of a kind in the test namespace, from now until the suite ends. */
   async function watchKind(plural: string, onEvent: (type: string, obj: Obj) => void): Promise<void> {
-    const list = await waitFor(`a list of ${plural}`, async () => {
-      return (await c.custom.listNamespacedCustomObject({ ...dns01, plural, namespace: ns })) as {
-        metadata?: { resourceVersion?: string };
-      };
-    });
-    let resourceVersion = list.metadata?.resourceVersion;
-    const connect = async (): Promise<void> => {
-      if (done.signal.aborted) return;
-      const abort = await new k8s.Watch(c.kc).watch(
-        `/apis/${dns01.group}/${dns01.version}/namespaces/${ns}/${plural}`,
-        { resourceVersion, allowWatchBookmarks: true },
-        (type: string, obj: Obj) => {
-          if (type === "ERROR") return; // 410 Gone: carry on from "now"
-          resourceVersion = (obj.metadata as Meta).resourceVersion ?? resourceVersion;
-          if (type !== "BOOKMARK") onEvent(type, obj);
-        },
-        () => {
-          if (!done.signal.aborted) setTimeout(() => void connect(), 200);
-        },
-      );
-      done.signal.addEventListener("abort", () => {
-        abort.abort();
-      });
-    };
-    await connect();
+    watches.push(await watchCustomObjects(c.kc, { ...dns01, plural, namespace: ns }, onEvent));
   }
 
   function certificate(name: string, dnsNames: string[]): Obj {

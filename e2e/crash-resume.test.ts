@@ -1,5 +1,4 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "@jest/globals";
-import * as k8s from "@kubernetes/client-node";
 import { parseServer } from "../src/dns/server.js";
 import { reply, startFakeDnsServer, type FakeDnsServer } from "../src/dns/testing/fake-server.js";
 import { exchange } from "../src/dns/transport.js";
@@ -24,7 +23,9 @@ import {
   waitForReadyCertificate,
   type Obj,
 } from "./support/fixtures.js";
+import { cleanUpChallenges } from "./support/emulators.js";
 import { OperatorProcess } from "./support/operator.js";
+import { watchCustomObjects, type CustomObjectWatch } from "./support/watch.js";
 
 /**
  * The operator is SIGKILLed in the middle of an issuance and started again: the same Order (same
@@ -114,7 +115,6 @@ async function startDnsGate(upstream: string): Promise<DnsGate> {
 
 type Meta = Obj["metadata"] & {
   uid?: string;
-  resourceVersion?: string;
   labels?: Record<string, string>;
   annotations?: Record<string, string>;
 };
@@ -127,69 +127,17 @@ function status(o: Obj | undefined): Record<string, unknown> {
   return (o?.["status"] as Record<string, unknown> | undefined) ?? {};
 }
 
-/**
- * Every event of one kind in one namespace, recorded as it comes, for "which objects ever existed".
- * Like an informer it lists first and watches from the list's resourceVersion, and it reconnects
- * from the last version it saw when a watch ends: a freshly started API server answers watches of
- * a new CRD with 429 until its watch cache is ready, and any server may close a watch.
- */
+/** Every event of one kind in one namespace, recorded as it comes, for "which objects ever existed". */
 class WatchRecord {
   readonly events: { type: string; obj: Obj; at: number }[] = [];
-  private abort: AbortController | undefined;
-  private resourceVersion: string | undefined;
-  private stopped = false;
-
-  private constructor(
-    private readonly c: TestClients,
-    private readonly namespace: string,
-    private readonly plural: string,
-  ) {}
+  private watch: CustomObjectWatch | undefined;
 
   static async start(c: TestClients, namespace: string, plural: string): Promise<WatchRecord> {
-    const rec = new WatchRecord(c, namespace, plural);
-    await rec.list();
-    await rec.connect();
-    return rec;
-  }
-
-  /** Lists (retrying while the server is not ready), recording what exists as ADDED. */
-  private async list(): Promise<void> {
-    const list = await waitFor(`a list of ${this.plural}`, async () => {
-      return (await this.c.custom.listNamespacedCustomObject({
-        ...dns01,
-        plural: this.plural,
-        namespace: this.namespace,
-      })) as { metadata?: { resourceVersion?: string }; items: Obj[] };
+    const rec = new WatchRecord();
+    rec.watch = await watchCustomObjects(c.kc, { ...dns01, plural, namespace }, (type, obj) => {
+      rec.events.push({ type, obj, at: Date.now() });
     });
-    for (const obj of list.items) this.events.push({ type: "ADDED", obj, at: Date.now() });
-    this.resourceVersion = list.metadata?.resourceVersion;
-  }
-
-  private async connect(): Promise<void> {
-    if (this.stopped) return;
-    this.abort = await new k8s.Watch(this.c.kc).watch(
-      `/apis/${dns01.group}/${dns01.version}/namespaces/${this.namespace}/${this.plural}`,
-      { resourceVersion: this.resourceVersion, allowWatchBookmarks: true },
-      (type: string, obj: Obj) => {
-        if (type === "ERROR") {
-          this.resourceVersion = undefined; // 410 Gone: the next connection lists again
-          return;
-        }
-        this.resourceVersion = (obj.metadata as Meta).resourceVersion ?? this.resourceVersion;
-        if (type !== "BOOKMARK") this.events.push({ type, obj, at: Date.now() });
-      },
-      () => {
-        if (this.stopped) return;
-        setTimeout(() => {
-          const relist = this.resourceVersion === undefined ? this.list() : Promise.resolve();
-          // A failed relist is retried by the next connection attempt's own end.
-          relist.then(
-            () => this.connect(),
-            () => this.connect(),
-          );
-        }, 200);
-      },
-    );
+    return rec;
   }
 
   /** Objects of one Certificate: the latest version of each that exists now. */
@@ -214,8 +162,7 @@ class WatchRecord {
   }
 
   stop(): void {
-    this.stopped = true;
-    this.abort?.abort();
+    this.watch?.stop();
   }
 }
 
@@ -300,28 +247,7 @@ describe("an operator killed in the middle of an issuance", () => {
     gate.open();
     const op = startOperator();
     try {
-      const list = (await c.custom.listNamespacedCustomObject({
-        group: "dns01.io",
-        version: "v1alpha1",
-        plural: "certificates",
-        namespace: ns,
-      })) as { items: Obj[] };
-      for (const cert of list.items) {
-        await deleteObject(c, { ...cert, apiVersion: "dns01.io/v1alpha1", kind: "Certificate" });
-      }
-      await waitFor(
-        "every Challenge to be cleaned up",
-        async () => {
-          const left = (await c.custom.listNamespacedCustomObject({
-            group: "dns01.io",
-            version: "v1alpha1",
-            plural: "challenges",
-            namespace: ns,
-          })) as { items: unknown[] };
-          return left.items.length === 0 ? true : undefined;
-        },
-        30_000,
-      );
+      await cleanUpChallenges(c, ns);
     } finally {
       await op.stop();
       orders.stop();

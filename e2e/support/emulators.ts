@@ -120,6 +120,53 @@ export function totalCalls(counts: Record<string, number> | undefined): number |
   return counts === undefined ? undefined : sum(counts);
 }
 
+/**
+ * The Secret of a provider whose one credential is one key of one Secret, that value, and the same
+ * Secret holding a value of the same form (`wrong()`) that the provider refuses.
+ */
+function oneKeySecret(
+  name: string,
+  key: string,
+  what: string,
+  value: string,
+  wrong: () => string,
+): Pick<ProviderUnderTest, "secrets" | "credentials" | "wrongSecrets"> {
+  return {
+    secrets: () => [{ name, stringData: { [key]: value } }],
+    credentials: () => [{ what, value }],
+    wrongSecrets: () => {
+      const bad = wrong();
+      return {
+        secrets: [{ name, stringData: { [key]: bad } }],
+        values: [{ what: `wrong ${what}`, value: bad }],
+      };
+    },
+  };
+}
+
+/** An emulator that counts its API calls and holds TXT values by their fully qualified name. */
+interface RecordNameEmulator {
+  readonly calls: Record<string, number>;
+  resetCalls(): void;
+  values(fqdn: string): string[];
+  stop(): Promise<void>;
+}
+
+/** The calls, held values and stop of a provider served by such an emulator. */
+function recordNameEmulator(
+  emulator: RecordNameEmulator,
+): Pick<ProviderUnderTest, "calls" | "resetCalls" | "held" | "deletesOnCleanUp" | "stop"> {
+  return {
+    calls: () => emulator.calls,
+    resetCalls: () => {
+      emulator.resetCalls();
+    },
+    held: (domain) => Promise.resolve(emulator.values(challengeName(domain))),
+    deletesOnCleanUp: true,
+    stop: () => emulator.stop(),
+  };
+}
+
 function rfc2136(id: string): Promise<ProviderUnderTest> {
   const name = `rig-tsig-${id}`;
   const tsigSecret = rigVar("TSIG_SECRET");
@@ -136,18 +183,13 @@ function rfc2136(id: string): Promise<ProviderUnderTest> {
       },
     },
     prepare: () => Promise.resolve(),
-    secrets: () => [{ name, stringData: { "tsig-secret": tsigSecret } }],
+    ...oneKeySecret(name, "tsig-secret", "rfc2136 TSIG secret", tsigSecret, () =>
+      randomBytes(32).toString("base64"),
+    ),
     credentials: () => [
       { what: "rfc2136 TSIG secret", value: tsigSecret },
       { what: "rfc2136 TSIG secret (hex)", value: Buffer.from(tsigSecret, "base64").toString("hex") },
     ],
-    wrongSecrets: () => {
-      const wrong = randomBytes(32).toString("base64");
-      return {
-        secrets: [{ name, stringData: { "tsig-secret": wrong } }],
-        values: [{ what: "wrong rfc2136 TSIG secret", value: wrong }],
-      };
-    },
     calls: () => undefined,
     resetCalls: () => undefined,
     held: () => Promise.resolve([]),
@@ -167,27 +209,14 @@ async function cloudflare(id: string): Promise<ProviderUnderTest> {
     env: { [CLOUDFLARE_API_URL_ENV]: url },
     solver: { cloudflare: { apiTokenSecretRef: { name, key: "api-token" } } },
     prepare: () => Promise.resolve(),
-    secrets: () => [{ name, stringData: { "api-token": token } }],
-    credentials: () => [{ what: "cloudflare API token", value: token }],
-    wrongSecrets: () => {
-      const wrong = secret();
-      return {
-        secrets: [{ name, stringData: { "api-token": wrong } }],
-        values: [{ what: "wrong cloudflare API token", value: wrong }],
-      };
-    },
-    calls: () => emulator.calls,
-    resetCalls: () => {
-      emulator.resetCalls();
-    },
-    held: (domain) => Promise.resolve(emulator.values(challengeName(domain))),
-    deletesOnCleanUp: true,
-    stop: () => emulator.stop(),
+    ...oneKeySecret(name, "api-token", "cloudflare API token", token, secret),
+    ...recordNameEmulator(emulator),
   };
 }
 
 async function digitalocean(id: string): Promise<ProviderUnderTest> {
-  const token = `dop_v1_${randomBytes(32).toString("hex")}`;
+  const newToken = (): string => `dop_v1_${randomBytes(32).toString("hex")}`;
+  const token = newToken();
   const emulator = new DigitalOceanEmulator({
     tokens: [token],
     domains: [...RIG_ZONES],
@@ -201,22 +230,8 @@ async function digitalocean(id: string): Promise<ProviderUnderTest> {
     env: { [DIGITALOCEAN_API_URL_ENV]: url },
     solver: { digitalocean: { tokenSecretRef: { name, key: "access-token" } } },
     prepare: () => Promise.resolve(),
-    secrets: () => [{ name, stringData: { "access-token": token } }],
-    credentials: () => [{ what: "digitalocean API token", value: token }],
-    wrongSecrets: () => {
-      const wrong = `dop_v1_${randomBytes(32).toString("hex")}`;
-      return {
-        secrets: [{ name, stringData: { "access-token": wrong } }],
-        values: [{ what: "wrong digitalocean API token", value: wrong }],
-      };
-    },
-    calls: () => emulator.calls,
-    resetCalls: () => {
-      emulator.resetCalls();
-    },
-    held: (domain) => Promise.resolve(emulator.values(challengeName(domain))),
-    deletesOnCleanUp: true,
-    stop: () => emulator.stop(),
+    ...oneKeySecret(name, "access-token", "digitalocean API token", token, newToken),
+    ...recordNameEmulator(emulator),
   };
 }
 
@@ -380,15 +395,13 @@ async function azureDNS(id: string): Promise<ProviderUnderTest> {
       },
     },
     prepare: () => Promise.resolve(),
-    secrets: () => [{ name, stringData: { "client-secret": clientSecret } }],
-    credentials: () => [{ what: "azureDNS client secret", value: clientSecret }],
-    wrongSecrets: () => {
-      const wrong = `${id}~${secret(30)}`;
-      return {
-        secrets: [{ name, stringData: { "client-secret": wrong } }],
-        values: [{ what: "wrong azureDNS client secret", value: wrong }],
-      };
-    },
+    ...oneKeySecret(
+      name,
+      "client-secret",
+      "azureDNS client secret",
+      clientSecret,
+      () => `${id}~${secret(30)}`,
+    ),
     calls: () => emulator.calls(),
     resetCalls: () => {
       emulator.resetCalls();
@@ -491,22 +504,8 @@ async function webhook(id: string): Promise<ProviderUnderTest> {
       },
     },
     prepare: () => Promise.resolve(),
-    secrets: () => [{ name, stringData: { token } }],
-    credentials: () => [{ what: "webhook bearer token", value: token }],
-    wrongSecrets: () => {
-      const wrong = secret();
-      return {
-        secrets: [{ name, stringData: { token: wrong } }],
-        values: [{ what: "wrong webhook bearer token", value: wrong }],
-      };
-    },
-    calls: () => emulator.calls,
-    resetCalls: () => {
-      emulator.resetCalls();
-    },
-    held: (domain) => Promise.resolve(emulator.values(challengeName(domain))),
-    deletesOnCleanUp: true,
-    stop: () => emulator.stop(),
+    ...oneKeySecret(name, "token", "webhook bearer token", token, secret),
+    ...recordNameEmulator(emulator),
   };
 }
 
