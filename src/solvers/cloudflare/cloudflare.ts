@@ -20,6 +20,7 @@ import { parseRetryAfter, rateLimits as processRateLimits, type RateLimits } fro
 import type { ProviderRateLimit } from "../provider.js";
 import type { Dns01Solver, SolverContext, TxtRecord } from "../types.js";
 import { quoteTxtContent, txtContentValue } from "./content.js";
+import { trimDot, zoneCandidates } from "../names.js";
 
 /** The API's base URL unless overridden (DNS01_CLOUDFLARE_API_URL, or `endpoint` in tests). */
 export const CLOUDFLARE_API_URL = "https://api.cloudflare.com/client/v4";
@@ -144,25 +145,8 @@ interface CachedZone {
 
 const processZoneCache = new ZoneIdCache();
 
-function trimDot(name: string): string {
-  return name.endsWith(".") ? name.slice(0, -1) : name;
-}
-
-/**
- * The zone names to look up for a record in `zone`: the zone itself, then each parent down to two
- * labels (Cloudflare holds no zone at a public suffix), so a zone that Cloudflare holds higher up
- * than DNS showed is still found.
- */
-export function zoneCandidates(zone: string): string[] {
-  const labels = trimDot(zone)
-    .toLowerCase()
-    .split(".")
-    .filter((l) => l !== "");
-  const out: string[] = [];
-  for (let i = 0; i <= labels.length - 2; i++) out.push(labels.slice(i).join("."));
-  if (out.length === 0 && labels.length > 0) out.push(labels.join("."));
-  return out;
-}
+/** Kept under its old name for callers and tests; the shared helper does the work. */
+export { zoneCandidates };
 
 /** A non-secret key for the account's rate-limit bucket: a SHA-256 prefix of what identifies the user. */
 export function cloudflareAccountKey(auth: CloudflareAuth): string {

@@ -16,6 +16,7 @@ import { TemporaryError, TerminalError } from "../../errors.js";
 import { parseRetryAfter, rateLimits as processRateLimits, type RateLimits } from "../limits.js";
 import type { ProviderRateLimit } from "../provider.js";
 import type { Dns01Solver, SolverContext, TxtRecord } from "../types.js";
+import { trimDot, zoneCandidates } from "../names.js";
 
 /** The API's root unless overridden (DNS01_DIGITALOCEAN_API_URL, or `endpoint` in tests). */
 export const DIGITALOCEAN_API_URL = "https://api.digitalocean.com";
@@ -80,21 +81,8 @@ class ApiError extends Error {
   }
 }
 
-function trimDot(name: string): string {
-  return name.endsWith(".") ? name.slice(0, -1) : name;
-}
-
 /** The domains to try for a record in `zone`: the zone, then each parent down to two labels. */
-export function domainCandidates(zone: string): string[] {
-  const labels = trimDot(zone)
-    .toLowerCase()
-    .split(".")
-    .filter((l) => l !== "");
-  const out: string[] = [];
-  for (let i = 0; i <= labels.length - 2; i++) out.push(labels.slice(i).join("."));
-  if (out.length === 0 && labels.length > 0) out.push(labels.join("."));
-  return out;
-}
+export const domainCandidates = zoneCandidates;
 
 /** The record's name as DigitalOcean takes it: relative to the domain, `@` for the apex. */
 export function relativeName(fqdn: string, domain: string): string {
