@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Builds the rig's Go binaries (kube-apiserver, etcd, helm) into a cache outside the
+# Builds the rig's Go binaries (kube-apiserver, etcd, kubectl, helm, pebble) into a cache outside the
 # repository, keyed by version, and only when they are missing. No registry ships a
 # kube-apiserver binary we can install, so we build it from the k8s.io/kubernetes module
 # through a wrapper module that swaps its ./staging replace directives for the published
@@ -91,13 +91,26 @@ build_helm() {
   mv "$out.tmp" "$out"
 }
 
-targets=${*:-kube-apiserver etcd kubectl}
+build_pebble() {
+  # Pebble 2.10 (profiles, ARI, dns-account-01, dns-persist-01) from its Go module: it has no
+  # replace directives, so a plain `go install` works and takes seconds.
+  local out="$bin/pebble-$PEBBLE_VERSION"
+  [ -x "$out" ] && return 0
+  log "building pebble $PEBBLE_VERSION"
+  local gobin="$cache/src/pebble-$PEBBLE_VERSION/bin"
+  mkdir -p "$gobin"
+  GOBIN="$gobin" go install -trimpath -ldflags "-s -w" "github.com/letsencrypt/pebble/v2/cmd/pebble@$PEBBLE_VERSION"
+  mv "$gobin/pebble" "$out"
+}
+
+targets=${*:-kube-apiserver etcd kubectl pebble}
 for t in $targets; do
   case "$t" in
     kube-apiserver) build_kube_apiserver ;;
     etcd) build_etcd ;;
     kubectl) build_kubectl ;;
     helm) build_helm ;;
+    pebble) build_pebble ;;
     *) log "unknown target $t"; exit 2 ;;
   esac
 done

@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # Installs everything the rig and the tests need on a fresh Debian 12 machine: Debian packages
-# (Pebble, BIND, dig/nsupdate, openssl, gettext for envsubst), the Go-built binaries (cached
+# (BIND, dig/nsupdate, openssl, gettext for envsubst), the Go-built binaries (cached
 # outside the repository, built only when missing), moto for Route53 tests, and node_modules.
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 log() { printf '[install-deps] %s\n' "$*" >&2; }
 
 need_apt=()
-for pair in pebble:pebble named:bind9 dig:bind9-dnsutils nsupdate:bind9-dnsutils tsig-keygen:bind9 \
+for pair in named:bind9 dig:bind9-dnsutils nsupdate:bind9-dnsutils tsig-keygen:bind9 \
             openssl:openssl envsubst:gettext-base curl:curl python3:python3; do
   bin=${pair%%:*}; pkg=${pair##*:}
   command -v "$bin" >/dev/null 2>&1 || [ -x "/usr/sbin/$bin" ] || need_apt+=("$pkg")
@@ -21,7 +21,7 @@ fi
 # Debian starts the services it installs where it can; the rig runs its own instances.
 command -v systemctl >/dev/null 2>&1 && systemctl disable --now named bind9 2>/dev/null || true
 
-bash "$repo/hack/build-rig-binaries.sh" kube-apiserver etcd kubectl helm
+bash "$repo/hack/build-rig-binaries.sh" kube-apiserver etcd kubectl helm pebble
 
 # moto (PyPI) in server mode: the Route 53 emulator of the Route 53 tests. Installed into its own
 # virtualenv in the cache (Debian's Python refuses system-wide pip installs, PEP 668); the tests

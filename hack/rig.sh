@@ -15,6 +15,7 @@ repo=$(cd "$(dirname "$0")/.." && pwd)
 RIG_DIR=${RIG_DIR:-$repo/.rig}
 cache=${DNS01_CACHE:-$HOME/.cache/dns01-operator}
 KUBECTL=${KUBECTL:-$cache/bin/kubectl-$KUBE_VERSION}
+PEBBLE=${PEBBLE:-$cache/bin/pebble-$PEBBLE_VERSION}
 ZONES="example.test second.test"
 
 log() { printf '[rig] %s\n' "$*" >&2; }
@@ -205,9 +206,10 @@ up() {
     return 0
   fi
   [ -d "$RIG_DIR" ] && down
-  for b in named pebble openssl curl python3; do command -v "$b" >/dev/null || [ -x "/usr/sbin/$b" ] || die "$b is missing: run hack/install-deps.sh"; done
+  for b in named openssl curl python3; do command -v "$b" >/dev/null || [ -x "/usr/sbin/$b" ] || die "$b is missing: run hack/install-deps.sh"; done
   [ -x "$cache/bin/kube-apiserver-$KUBE_VERSION" ] && [ -x "$cache/bin/etcd-$ETCD_VERSION" ] \
     && [ -x "$KUBECTL" ] || bash "$repo/hack/build-rig-binaries.sh" kube-apiserver etcd kubectl
+  [ -x "$PEBBLE" ] || bash "$repo/hack/build-rig-binaries.sh" pebble
   mkdir -p "$RIG_DIR/pids" "$RIG_DIR/logs" "$RIG_DIR/etcd" "$RIG_DIR/apiserver"
   read -r ETCD_PORT ETCD_PEER_PORT KUBE_PORT DNS_PORT ACME_PORT MGMT_PORT VA_HTTP VA_TLS <<<"$(free_ports 8)"
   export ETCD_PORT KUBE_PORT
@@ -233,10 +235,17 @@ up() {
   "certificate": "$RIG_DIR/pki/pebble.crt", "privateKey": "$RIG_DIR/pki/pebble.key",
   "httpPort": $VA_HTTP, "tlsPort": $VA_TLS, "ocspResponderURL": "",
   "externalAccountBindingRequired": false,
-  "externalAccountMACKeys": { "rig-eab": "zWNDZM6eQGHWpSRTPal5eIUYFTu7EajVIoguysqZ9wG44nMEtx3MUAsUDkMTQ12W" }
+  "externalAccountMACKeys": { "rig-eab": "zWNDZM6eQGHWpSRTPal5eIUYFTu7EajVIoguysqZ9wG44nMEtx3MUAsUDkMTQ12W" },
+  "caaIdentities": ["pebble.letsencrypt.org"],
+  "profiles": {
+    "default": { "description": "90 days, no subject CN (as Let's Encrypt's tlsserver)", "validityPeriod": 7776000 },
+    "classic": { "description": "90 days, the first name promoted to the CN", "validityPeriod": 7776000, "promoteCommonName": true },
+    "short": { "description": "180 s, no subject CN: for renewal tests", "validityPeriod": 180 }
+  }
 } }
 JSON
-  start pebble env PEBBLE_VA_NOSLEEP=1 pebble -config "$RIG_DIR/pebble.json" -dnsserver "127.0.0.1:$DNS_PORT"
+  # PEBBLE_WFE_NONCEREJECT is left at Pebble's default (5 %) unless the caller sets it (the chaos run).
+  start pebble env PEBBLE_VA_NOSLEEP=1 ${PEBBLE_WFE_NONCEREJECT:+PEBBLE_WFE_NONCEREJECT=$PEBBLE_WFE_NONCEREJECT} "$PEBBLE" -config "$RIG_DIR/pebble.json" -dnsserver "127.0.0.1:$DNS_PORT"
   wait_for pebble 30 curl -fsS --cacert "$RIG_DIR/pki/pebble-https-ca.crt" "https://127.0.0.1:$ACME_PORT/dir"
 
   if [ -n "${RIG_EXTERNAL_KUBECONFIG:-}" ]; then
