@@ -4,6 +4,7 @@ import { challengeController } from "./controllers/challenges/controller.js";
 import { certificateController } from "./controllers/certificates/controller.js";
 import { AcmeAccounts } from "./controllers/issuers/accounts.js";
 import { issuerControllers } from "./controllers/issuers/controller.js";
+import { AccountKeySecretWatch } from "./controllers/issuers/secret-watch.js";
 import {
   Kinds,
   MANAGED_BY,
@@ -101,6 +102,10 @@ export function buildOperator(config: OperatorConfig, log: Logger): Operator {
     events,
     issuers,
     clusterIssuers,
+    keySecrets: {
+      issuers: new AccountKeySecretWatch({ client, log }),
+      clusterIssuers: new AccountKeySecretWatch({ client, log }),
+    },
   })) {
     add(def);
   }
@@ -117,8 +122,21 @@ export function buildOperator(config: OperatorConfig, log: Logger): Operator {
       issuanceBackoffBaseMs: config.issuanceBackoffBaseMs,
     }),
   );
-  add(orderController({ client, accounts, orders, challenges, certificates }));
-  add(challengeController({ client, accounts, dispatcher, secrets: secretReader, challenges, orders }));
+  add(
+    orderController({ client, accounts, events, orders, challenges, certificates, issuers, clusterIssuers }),
+  );
+  add(
+    challengeController({
+      client,
+      accounts,
+      dispatcher,
+      secrets: secretReader,
+      events,
+      challenges,
+      orders,
+      certificates,
+    }),
+  );
 
   return {
     manager,

@@ -88,6 +88,11 @@ export class AcmeAccounts {
       { name: acme.privateKeySecretRef.name, key: acme.privateKeySecretRef.key ?? ACCOUNT_KEY_KEY },
       signal,
     );
+    if (hash !== "" && keyHash(keyPem) !== hash) {
+      // The key was rotated and the Issuer has not registered it yet: signing with the new key
+      // under the old account URL would be refused. Its controller is on it (it watches the Secret).
+      throw new TemporaryError(`${id}: the account key changed; waiting for the issuer to re-register`, 2000);
+    }
     const client = this.build(issuer, keyPem, uri);
     cached?.client.close();
     this.clients.set(id, { fingerprint, client });
