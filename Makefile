@@ -30,7 +30,7 @@ test: deps lint typecheck ## Every check: lint, type check, then unit, integrati
 	@$(JEST) --runInBand
 
 lint: ## ESLint (type-checked rules), Prettier, and the chart's CRD copies.
-	@npx eslint . && npx prettier --check . && bash hack/sync-chart-crds.sh --check
+	@npx eslint . && npx prettier --check . && bash hack/sync-chart-crds.sh --check && npx tsx hack/gen-argocd.ts --check
 
 format: ## Rewrite files with Prettier.
 	@npx prettier --write .

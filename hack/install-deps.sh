@@ -21,7 +21,7 @@ fi
 # Debian starts the services it installs where it can; the rig runs its own instances.
 command -v systemctl >/dev/null 2>&1 && systemctl disable --now named bind9 2>/dev/null || true
 
-bash "$repo/hack/build-rig-binaries.sh" kube-apiserver etcd kubectl helm pebble
+bash "$repo/hack/build-rig-binaries.sh" kube-apiserver etcd kubectl helm pebble gitops-health
 
 # moto (PyPI) in server mode: the Route 53 emulator of the Route 53 tests. Installed into its own
 # virtualenv in the cache (Debian's Python refuses system-wide pip installs, PEP 668); the tests
