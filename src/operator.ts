@@ -115,6 +115,7 @@ export function buildOperator(config: OperatorConfig, log: Logger): Operator {
       issuers,
       clusterIssuers,
       issuanceBackoffBaseMs: config.issuanceBackoffBaseMs,
+      secretReader,
     }),
   );
   add(orderController({ client, accounts, orders, challenges, certificates }));
