@@ -771,6 +771,17 @@ describe("AcmeClient request observer", () => {
     expect(server.requests.filter((r) => r.method === "HEAD")).toHaveLength(0);
   });
 
+  it("signs many requests at once against a CA that hands out nonces only from newNonce", async () => {
+    const server = await fake({ nonceOnlyFromNewNonce: true });
+    const c = client(server, await generatePrivateKey({ algorithm: "ECDSA" }));
+    await c.ensureAccount();
+    const order = await c.newOrder(["many.example.test"]);
+    const orders = await Promise.all(Array.from({ length: 12 }, () => c.getOrder(order.url)));
+    expect(orders.every((o) => o.status === "pending")).toBe(true);
+    const heads = server.requests.filter((r) => r.method === "HEAD").length;
+    expect(heads).toBe(server.signedRequests.length);
+  });
+
   it("drops every pooled nonce after a badNonce, so a restarted CA costs one retry, not one per nonce", async () => {
     const server = await fake();
     const c = client(server, await generatePrivateKey({ algorithm: "ECDSA" }));

@@ -456,9 +456,10 @@ export class AcmeClient {
     const pooled = this.#transport.takeNonce();
     if (pooled !== undefined) return pooled;
     const dir = await this.#getDirectory();
-    await this.#transport.request(dir.newNonce, "HEAD", { action });
-    const fresh = this.#transport.takeNonce();
-    if (fresh === undefined) {
+    // This answer's nonce is ours: through the pool, a concurrent request could take it first.
+    const res = await this.#transport.request(dir.newNonce, "HEAD", { action, keepNonce: true });
+    const fresh = res.headers["replay-nonce"];
+    if (!fresh) {
       throw new TemporaryError(`ACME server sent no Replay-Nonce header from ${dir.newNonce}`);
     }
     return fresh;

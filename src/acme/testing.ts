@@ -29,6 +29,8 @@ export interface FakeResponse {
   readonly body?: unknown;
   /** Never answer (to test client timeouts). */
   readonly hang?: boolean;
+  /** This is a newNonce answer: it carries a Replay-Nonce even with `nonceOnlyFromNewNonce`. */
+  readonly nonce?: boolean;
 }
 
 interface Script {
@@ -85,6 +87,8 @@ export interface FakeAcmeServerOptions {
   readonly challengeOutcome?: "valid" | "invalid" | "processing";
   /** Leave `renewalInfo` out of the directory, as a CA without ARI does. Default false. */
   readonly noRenewalInfo?: boolean;
+  /** Send Replay-Nonce only from newNonce, so that every signed request needs a newNonce first. */
+  readonly nonceOnlyFromNewNonce?: boolean;
 }
 
 const P = "urn:ietf:params:acme:error:";
@@ -291,7 +295,8 @@ export class FakeAcmeServer {
       this.#pending.add(res);
       return;
     }
-    const headers: Record<string, string> = { "Replay-Nonce": this.#nonce(), ...(r.headers ?? {}) };
+    const headers: Record<string, string> = { ...(r.headers ?? {}) };
+    if (!this.opts.nonceOnlyFromNewNonce || r.nonce) headers["Replay-Nonce"] = this.#nonce();
     let body = "";
     if (typeof r.body === "string") {
       body = r.body;
@@ -325,7 +330,11 @@ export class FakeAcmeServer {
       };
     }
     if ((r.method === "HEAD" || r.method === "GET") && r.path === "/nonce") {
-      return { status: r.method === "HEAD" ? 200 : 204, headers: { "Cache-Control": "no-store" } };
+      return {
+        status: r.method === "HEAD" ? 200 : 204,
+        headers: { "Cache-Control": "no-store" },
+        nonce: true,
+      };
     }
     if (r.method === "GET" && r.path.startsWith("/renewal-info/") && !this.opts.noRenewalInfo) {
       return this.#renewalInfo(r.path.slice("/renewal-info/".length));

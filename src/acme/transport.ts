@@ -42,6 +42,8 @@ export interface RequestOptions {
   readonly headers?: Readonly<Record<string, string>>;
   /** Return error answers (>= 400, badNonce included) instead of throwing; `answerError` maps them. */
   readonly returnErrors?: boolean;
+  /** Leave this answer's Replay-Nonce out of the pool: the caller uses it itself (newNonce). */
+  readonly keepNonce?: boolean;
 }
 
 /** Pooled nonces older than this are dropped: a CA may expire them (a badNonce would be retried anyway). */
@@ -123,7 +125,7 @@ export class AcmeTransport {
     // them all); the one in this answer is fresh.
     if (problem?.type === BAD_NONCE) this.#nonces.length = 0;
     const fresh = res.headers["replay-nonce"];
-    if (fresh) this.#putNonce(fresh);
+    if (fresh && !opts.keepNonce) this.#putNonce(fresh);
     if (res.status < 400 || opts.returnErrors) return res;
     throw answerError(res, what);
   }
