@@ -228,9 +228,7 @@ describe("GitOps tools judge our objects by Ready and observedGeneration", () =>
     operator.start();
     await waitFor("the operator to observe the new generation", async () => {
       const cert = await getCustom(c, "certificates", "issued", ns);
-      return judge("kstatus", [cert!]).get("Certificate/issued")?.status === "Current"
-        ? cert
-        : undefined;
+      return judge("kstatus", [cert!]).get("Certificate/issued")?.status === "Current" ? cert : undefined;
     });
     const cert = await getCustom(c, "certificates", "issued", ns);
     expect(judge("argocd", [cert!]).get("Certificate/issued")?.status).toBe("Healthy");
