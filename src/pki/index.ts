@@ -4,3 +4,5 @@ export * from "./csr.js";
 export * from "./certificates.js";
 export * from "./renewal.js";
 export * from "./webcrypto.js";
+export * from "./outputs.js";
+export { PKCS12_PROFILES, type Pkcs12Profile } from "./pkcs12.js";
