@@ -380,11 +380,12 @@ function encrypt(
     const iv = randomBytes(16);
     const key = pbkdf2Sync(pw.utf8, salt, iterations, 32, "sha256");
     const c = createCipheriv("aes-256-cbc", key, iv);
-    // go-pkcs12 writes the PRF without parameters and no keyLength.
+    // As go-pkcs12 (since v0.7) writes it: no keyLength, and the PRF with an explicit NULL
+    // parameter, which RFC 8018 defines and BoringSSL requires.
     const params = der.seq([
       der.seq([
         der.oid(OID.pbkdf2),
-        der.seq([der.octets(salt), der.int(iterations), der.seq([der.oid(HMAC_SHA256)])]),
+        der.seq([der.octets(salt), der.int(iterations), der.seq([der.oid(HMAC_SHA256), der.nul()])]),
       ]),
       der.seq([der.oid(AES_256_CBC), der.octets(iv)]),
     ]);
@@ -440,13 +441,10 @@ function decryptPbes2(
   const iterations = der.intOf(iterNode, "PBKDF2 iterations");
   let keyLength: number | undefined;
   let prfOid = "1.2.840.113549.2.7"; // DEFAULT hmacWithSHA1
-  let prfHasParams = false;
   for (const n of rest) {
     if (n.type === der.TYPE.INTEGER) keyLength = der.intOf(n, "PBKDF2 keyLength");
     else {
-      const prf = der.seqItems(n, "PBKDF2 PRF", 1);
-      prfOid = der.oidOf(prf[0], "PBKDF2 PRF");
-      prfHasParams = prf.length > 1;
+      prfOid = der.oidOf(der.seqItems(n, "PBKDF2 PRF", 1)[0], "PBKDF2 PRF");
     }
   }
   const prf = PRF_BY_OID[prfOid];
@@ -464,8 +462,9 @@ function decryptPbes2(
   );
   const d = createDecipheriv(aes.cipher, key, der.octetsOf(ivNode, "PBES2 IV"));
   const plain = Buffer.concat([d.update(ciphertext), d.final()]);
-  // Only go-pkcs12's exact parameter shape counts as its Modern2023 profile.
-  const exact = prfOid === HMAC_SHA256 && aesOid === AES_256_CBC && keyLength === undefined && !prfHasParams;
+  // Modern2023's algorithms, whether the PRF carries its NULL parameter (go-pkcs12 0.7 and
+  // OpenSSL) or not (older go-pkcs12, hence older cert-manager releases).
+  const exact = prfOid === HMAC_SHA256 && aesOid === AES_256_CBC && (keyLength ?? 32) === 32;
   const name = exact ? algorithmName(OID.pbes2) : `PBES2-PBKDF2-hmacWith${prf.toUpperCase()}-${aes.cipher}`;
   return { plain, description: `${name}/${iterations}` };
 }
