@@ -14,6 +14,7 @@ import {
   createDecipheriv,
   createHash,
   createHmac,
+  hash as oneShotHash,
   pbkdf2Sync,
   randomBytes,
   timingSafeEqual,
@@ -286,7 +287,8 @@ function pkcs12Kdf(
   let produced = 0;
   while (produced < size) {
     let A = createHash(hash).update(D).update(I).digest();
-    for (let r = 1; r < iterations; r++) A = createHash(hash).update(A).digest();
+    // The one-shot hash is twice as fast as createHash here, where a reconcile spends its time.
+    for (let r = 1; r < iterations; r++) A = oneShotHash(hash, A, "buffer");
     out.push(A);
     produced += A.length;
     if (produced >= size) break;
