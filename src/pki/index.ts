@@ -1,4 +1,4 @@
-/** The crypto layer: private keys, CSRs, certificate chains and renewal times, as cert-manager handles them. */
+/** The crypto layer: private keys, CSRs, certificate chains, renewal times and the extra Secret outputs (combined PEM, DER, PKCS#12, JKS), as cert-manager handles them. */
 export * from "./keys.js";
 export * from "./csr.js";
 export * from "./certificates.js";
