@@ -92,7 +92,7 @@ describe("GitOps tools judge our objects by Ready and observedGeneration", () =>
 
     // A namespaced Issuer whose DNS updates are refused (wrong TSIG secret): its Challenges never pass.
     const broken = loadExample("cluster-issuer-pebble.yaml", rigIssuerVars());
-    broken.kind = "Issuer";
+    broken["kind"] = "Issuer";
     broken.metadata = { name: "broken-dns", namespace: ns };
     const solver = (
       (broken["spec"] as { acme: { solvers: { dns01: { rfc2136: Record<string, unknown> } }[] } }).acme
@@ -228,9 +228,7 @@ describe("GitOps tools judge our objects by Ready and observedGeneration", () =>
     operator.start();
     await waitFor("the operator to observe the new generation", async () => {
       const cert = await getCustom(c, "certificates", "issued", ns);
-      return judge("kstatus", [cert!]).get("Certificate/issued")?.status === "Current"
-        ? cert
-        : undefined;
+      return judge("kstatus", [cert!]).get("Certificate/issued")?.status === "Current" ? cert : undefined;
     });
     const cert = await getCustom(c, "certificates", "issued", ns);
     expect(judge("argocd", [cert!]).get("Certificate/issued")?.status).toBe("Healthy");

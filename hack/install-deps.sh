@@ -8,7 +8,7 @@ log() { printf '[install-deps] %s\n' "$*" >&2; }
 
 need_apt=()
 for pair in named:bind9 dig:bind9-dnsutils nsupdate:bind9-dnsutils tsig-keygen:bind9 \
-            openssl:openssl envsubst:gettext-base curl:curl python3:python3; do
+            openssl:openssl envsubst:gettext-base curl:curl python3:python3 keytool:openjdk-17-jre-headless; do
   bin=${pair%%:*}; pkg=${pair##*:}
   command -v "$bin" >/dev/null 2>&1 || [ -x "/usr/sbin/$bin" ] || need_apt+=("$pkg")
 done
