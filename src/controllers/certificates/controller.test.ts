@@ -1,3 +1,4 @@
+import { execFileSync } from "node:child_process";
 import { randomBytes, webcrypto } from "node:crypto";
 import { afterEach, beforeAll, describe, expect, it } from "@jest/globals";
 import * as x509 from "@peculiar/x509";
@@ -21,7 +22,7 @@ import type { ControllerDefinition } from "../runtime/index.js";
 import type { RenewalInfo } from "./ari.js";
 import { certificateChanged, certificateController, nextKeySecretName } from "./controller.js";
 import type { CertificateControllerDeps } from "./context.js";
-import type { OutputOptions, OutputRenderer } from "./outputs.js";
+import { pkiOutputRenderer, type OutputOptions, type OutputRenderer } from "./outputs.js";
 import { TEMPLATE_KEYS_ANNOTATION } from "./post-issuance.js";
 import { Annotations, RENEW_ANNOTATION } from "./trigger.js";
 
@@ -74,7 +75,7 @@ const fakeOutputs: OutputRenderer = {
     "keystore.p12",
     "truststore.p12",
   ],
-  keysFor: (o: OutputOptions) =>
+  keysFor: (_m, o: OutputOptions) =>
     o.additionalOutputFormats.includes("CombinedPEM") ? ["tls-combined.pem"] : [],
   render: (m, o) =>
     Promise.resolve(
@@ -99,7 +100,7 @@ interface Setup {
 }
 
 async function setup(
-  opts: { issuer?: Partial<IssuerObj["spec"]["acme"]>; withIssuer?: boolean } = {},
+  opts: { issuer?: Partial<IssuerObj["spec"]["acme"]>; withIssuer?: boolean; outputs?: OutputRenderer } = {},
 ): Promise<Setup> {
   const clock = { now: T0 };
   const rig = new ControllerTestRig({ now: () => clock.now });
@@ -167,7 +168,7 @@ async function setup(
     clusterIssuers,
     issuanceBackoffBaseMs: HOUR,
     secretReader,
-    outputs: fakeOutputs,
+    outputs: opts.outputs ?? fakeOutputs,
     renewalInfo: {
       fetch: (_issuer, pem) => {
         ari.calls.push(pem);
@@ -436,6 +437,40 @@ describe("the Certificate controller", () => {
     expect(secret()?.data?.["tls-combined.pem"]).toBeUndefined();
     expect(secret()?.data?.["tls.crt"]).toBeDefined();
     expect(cert()?.status?.revision).toBe(1);
+  });
+
+  it("writes a PKCS#12 keystore with the password from passwordSecretRef that openssl opens, and DER", async () => {
+    s = await setup({ outputs: pkiOutputRenderer });
+    seedCert({
+      additionalOutputFormats: [{ type: "DER" }],
+      keystores: {
+        pkcs12: { create: true, passwordSecretRef: { name: "pw", key: "password" }, profile: "Modern2023" },
+      },
+    });
+    await issueOnce();
+    const data = secret()?.data ?? {};
+    expect(Object.keys(data).sort()).toEqual(["key.der", "keystore.p12", "tls.crt", "tls.key"]);
+    const out = execFileSync("openssl", ["pkcs12", "-info", "-nokeys", "-passin", "pass:s3cret"], {
+      input: Buffer.from(data["keystore.p12"] ?? "", "base64"),
+      stdio: "pipe",
+    }).toString();
+    expect(out).toContain("BEGIN CERTIFICATE");
+    // Up to date: a second reconcile rewrites nothing.
+    const writes = s.rig.cluster.writes({ resource: "secrets" }).length;
+    await reconcile();
+    expect(s.rig.cluster.writes({ resource: "secrets" })).toHaveLength(writes);
+  });
+
+  it("shows a missing keystore password Secret as Ready=False and names it", async () => {
+    s = await setup({ outputs: pkiOutputRenderer });
+    seedCert({ keystores: { jks: { create: true, passwordSecretRef: { name: "nope", key: "password" } } } });
+    await reconcile();
+    await completeOrder();
+    const out = await reconcile();
+    expect(out.ok).toBe(false);
+    expect(cond("Ready")?.status).toBe("False");
+    expect(cond("Ready")?.message).toContain("nope");
+    expect(secret()).toBeUndefined();
   });
 
   it.each<[string, Partial<CertificateObj["spec"]>, RegExp]>([

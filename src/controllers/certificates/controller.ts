@@ -306,14 +306,11 @@ async function postIssuance(ctx: CertContext, obs: Observed, secret: SecretObj):
   if (renderer && wantsOutputs(cert)) {
     try {
       options = await outputOptions(cert, ctx.deps.secretReader ?? missingReader, ctx.req.signal);
+      wanted = renderer.keysFor(material, options);
+      current = await renderer.current(secret.data ?? {}, material, options);
     } catch (err) {
-      if (err instanceof TerminalError) {
-        await ctx.setCondition("Ready", "False", err.reason, `Cannot write the keystores: ${err.message}`);
-      }
-      throw err;
+      throw await outputsFailed(ctx, err);
     }
-    wanted = renderer.keysFor(options);
-    current = await renderer.current(secret.data ?? {}, material, options);
   }
   const fixes = postIssuanceFixes({
     secret,
@@ -324,15 +321,36 @@ async function postIssuance(ctx: CertContext, obs: Observed, secret: SecretObj):
   });
   if (fixes.length === 0) return;
   const rewriteData = fixes.some((f) => f.reason === "OutputsOutdated" || f.reason === "StaleOutputs");
-  const data =
-    rewriteData && renderer && options
-      ? await renderer.render(material, options)
-      : rewriteData
-        ? {}
-        : undefined;
+  let data: Record<string, string> | undefined;
+  if (rewriteData && renderer && options) {
+    try {
+      data = await renderer.render(material, options);
+    } catch (err) {
+      throw await outputsFailed(ctx, err);
+    }
+  } else if (rewriteData) {
+    data = {}; // nothing wanted: the stale keys go
+  }
   const next = updatedSecret(secret, desired, { managedOutputKeys, data });
   await ctx.secretsApi.replace(next, ctx.req.signal);
   ctx.req.log.info("secret updated without reissuing", { fixes: fixes.map((f) => f.reason) });
+}
+
+/**
+ * Shows why the outputs cannot be written (a missing password Secret, an empty password) as
+ * Ready=False with the error's reason, and returns the error for the queue: terminal errors wait
+ * for a change (the password Secret is read again on the next spec or Secret event).
+ */
+async function outputsFailed(ctx: CertContext, err: unknown): Promise<unknown> {
+  if (err instanceof TerminalError) {
+    await ctx.setCondition(
+      "Ready",
+      "False",
+      err.reason,
+      `Cannot write additionalOutputFormats or keystores into Secret ${ctx.cert.spec.secretName}: ${err.message}`,
+    );
+  }
+  return err;
 }
 
 const missingReader = {
@@ -409,7 +427,11 @@ async function issue(ctx: CertContext, obs: Observed): Promise<ReconcileResult> 
   }
   const state = order.status?.state;
   if (state === "valid" && order.status?.certificate) {
-    await writeSecret(ctx, { current: obs.secret, order, key, revision, request: obs.request });
+    try {
+      await writeSecret(ctx, { current: obs.secret, order, key, revision, request: obs.request });
+    } catch (err) {
+      throw await outputsFailed(ctx, err);
+    }
     return;
   }
   if (state !== undefined && ORDER_FINAL_STATES.has(state)) {

@@ -3,6 +3,13 @@
  * options read from the spec (passwords from their Secrets) and the renderer that writes them,
  * which the PKI layer provides (CombinedPEM, DER, PKCS#12 in three profiles, JKS).
  */
+import {
+  MANAGED_OUTPUT_KEYS,
+  OUTPUT_KEYS,
+  outputsCurrent,
+  renderOutputs,
+  type OutputOptions as PkiOutputOptions,
+} from "../../pki/index.js";
 import type { SecretReader } from "../../solvers/credentials.js";
 import type { CertificateObj } from "../kinds.js";
 
@@ -29,8 +36,8 @@ export interface OutputOptions {
 export interface OutputRenderer {
   /** Every key an output may write (cert-manager's names: tls-combined.pem, key.der, keystore.p12, ...). */
   readonly managedKeys: readonly string[];
-  /** The data keys `options` asks for. */
-  keysFor(options: OutputOptions): readonly string[];
+  /** The data keys `options` ask for with this material (trust stores only when the CA is known). */
+  keysFor(material: OutputMaterial, options: OutputOptions): readonly string[];
   render(material: OutputMaterial, options: OutputOptions): Promise<Record<string, string>>;
   /** Whether `data` already holds outputs for this material and these options (keystores are salted). */
   current(
@@ -82,3 +89,42 @@ export async function outputOptions(
     ...(jks?.create ? { jks: { password: await password(jks), alias: jks.alias } } : {}),
   };
 }
+
+function pkiOptions(o: OutputOptions): PkiOutputOptions {
+  return {
+    combinedPem: o.additionalOutputFormats.includes("CombinedPEM"),
+    der: o.additionalOutputFormats.includes("DER"),
+    ...(o.pkcs12 ? { pkcs12: o.pkcs12 } : {}),
+    ...(o.jks ? { jks: o.jks } : {}),
+  };
+}
+
+const pkiMaterial = (m: OutputMaterial) => ({
+  chainPem: m.chainPem,
+  privateKeyPem: m.keyPem,
+  caPem: m.caPem,
+});
+
+/** The renderer of the PKI layer (src/pki/outputs.ts), over Secret data in base64. */
+export const pkiOutputRenderer: OutputRenderer = {
+  managedKeys: MANAGED_OUTPUT_KEYS,
+  keysFor(material, o) {
+    const ca = material.caPem !== undefined && material.caPem.trim() !== "";
+    const keys: string[] = [];
+    if (o.additionalOutputFormats.includes("CombinedPEM")) keys.push(OUTPUT_KEYS.combinedPem);
+    if (o.additionalOutputFormats.includes("DER")) keys.push(OUTPUT_KEYS.der);
+    if (o.pkcs12) keys.push(OUTPUT_KEYS.pkcs12Keystore, ...(ca ? [OUTPUT_KEYS.pkcs12Truststore] : []));
+    if (o.jks) keys.push(OUTPUT_KEYS.jksKeystore, ...(ca ? [OUTPUT_KEYS.jksTruststore] : []));
+    return keys;
+  },
+  render(material, o) {
+    const out = renderOutputs(pkiMaterial(material), pkiOptions(o));
+    return Promise.resolve(
+      Object.fromEntries(Object.entries(out).map(([k, v]) => [k, v.toString("base64")])),
+    );
+  },
+  current(data, material, o) {
+    const bytes = Object.fromEntries(Object.entries(data).map(([k, v]) => [k, Buffer.from(v, "base64")]));
+    return Promise.resolve(outputsCurrent(bytes, pkiMaterial(material), pkiOptions(o)));
+  },
+};
