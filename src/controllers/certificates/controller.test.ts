@@ -223,10 +223,11 @@ function openOrder(): OrderObj {
 }
 
 /** Completes the open Order as the CA would, with a certificate valid for `lifetimeMs` from now. */
-async function completeOrder(lifetimeMs = 3 * HOUR): Promise<OrderObj> {
+async function completeOrder(lifetimeMs = 3 * HOUR, startsInMs = 0): Promise<OrderObj> {
   const o = openOrder();
   const csr = Buffer.from(o.spec.request, "base64").toString("utf8");
-  const leaf = await signCnLess(csr, ca, s.clock.now, new Date(s.clock.now.getTime() + lifetimeMs));
+  const start = new Date(s.clock.now.getTime() + startsInMs);
+  const leaf = await signCnLess(csr, ca, start, new Date(start.getTime() + lifetimeMs));
   return s.rig.cluster.modify<OrderObj>(Kinds.orders, NS, o.metadata.name ?? "", (x) => {
     x.status = { state: "valid", certificate: Buffer.from(leaf).toString("base64") };
   });
@@ -321,6 +322,22 @@ describe("the Certificate controller", () => {
     s.rig.cluster.remove(Kinds.secrets, NS, "web-tls");
     await reconcile();
     expect(cond("Ready")).toMatchObject({ status: "False", reason: "DoesNotExist" });
+  });
+
+  it("is not Ready while the issued certificate is not yet valid, and looks again at its notBefore", async () => {
+    s = await setup();
+    seedCert();
+    await reconcile();
+    await completeOrder(3 * HOUR, 10 * 60_000);
+    await reconcile();
+    expect(cond("Ready")).toMatchObject({ status: "False", reason: "NotYetValid" });
+    const out = await reconcile();
+    expect(cond("Ready")?.reason).toBe("NotYetValid");
+    expect(out.ok && out.requeueAfter).toBe(10 * 60_000);
+    at(10 * 60_000);
+    await reconcile();
+    expect(cond("Ready")).toMatchObject({ status: "True", reason: "Ready" });
+    expect(orders()).toHaveLength(1);
   });
 
   it("skips the backoff when the spec changed since the failed attempt", async () => {

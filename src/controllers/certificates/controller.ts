@@ -226,13 +226,9 @@ async function upToDate(ctx: CertContext, obs: Observed, secret: SecretObj): Pro
   const eff = effectiveRenewalTime(base, ariEnabled(ctx, obs.issuer) ? ari : undefined);
   if (eff.at && eff.at <= ctx.now) return { requeueAfter: 1000 }; // the window just opened: the trigger will see it
 
-  let conditions = ctx.withCondition(
-    ctx.conditions(),
-    "Ready",
-    "True",
-    "Ready",
-    "Certificate is up to date and has not expired",
-  );
+  // Current is not yet usable: a certificate whose notBefore is still ahead is not Ready.
+  const ready = readyState({ notReady: notReady({ secret: obs.facts, now: ctx.now }), trigger: null });
+  let conditions = ctx.withCondition(ctx.conditions(), "Ready", ready.status, ready.reason, ready.message);
   conditions = removeCondition(conditions, "Issuing");
   const want = {
     notBefore: formatTime(c.notBefore),
@@ -252,7 +248,13 @@ async function upToDate(ctx: CertContext, obs: Observed, secret: SecretObj): Pro
     await ctx.patchStatus({ ...want, conditions, ari: ari ?? null });
   }
   return {
-    requeueAfter: nextWake(ctx, eff.at, c.notAfter, ariEnabled(ctx, obs.issuer) ? ari?.nextCheck : undefined),
+    requeueAfter: nextWake(
+      ctx,
+      ready.status === "False" ? c.notBefore : undefined,
+      eff.at,
+      c.notAfter,
+      ariEnabled(ctx, obs.issuer) ? ari?.nextCheck : undefined,
+    ),
   };
 }
 

@@ -27,7 +27,7 @@ import { formatTime, removeCondition } from "../runtime/index.js";
 import { type CertContext, boundedName, nextKeySecretName } from "./context.js";
 import { outputOptions, wantsOutputs } from "./outputs.js";
 import { updatedSecret } from "./post-issuance.js";
-import { READY_MESSAGE } from "./readiness.js";
+import { READY_MESSAGE, notYetValid } from "./readiness.js";
 import {
   type IssuanceRequest,
   keySpecOf,
@@ -244,7 +244,13 @@ export async function writeSecret(
   else await ctx.secretsApi.create(next, ctx.req.signal);
 
   await ctx.deleteNextKey();
-  let conditions = ctx.withCondition(ctx.conditions(), "Ready", "True", "Ready", READY_MESSAGE);
+  const early = notYetValid({
+    secret: { exists: true, annotations: {}, hasCertificate: true, hasPrivateKey: true, certificate: info },
+    now: ctx.now,
+  });
+  let conditions = early
+    ? ctx.withCondition(ctx.conditions(), "Ready", "False", early.reason, early.message)
+    : ctx.withCondition(ctx.conditions(), "Ready", "True", "Ready", READY_MESSAGE);
   conditions = removeCondition(conditions, "Issuing");
   const renew = cert.metadata.annotations?.[RENEW_ANNOTATION];
   await ctx.patchStatus({
