@@ -357,6 +357,10 @@ const certificateStatusSchema = s
     nextPrivateKeySecretName: objectName()
       .describe("The Secret that holds the private key for the issuance in progress.")
       .optional(),
+    lastFailureMessage: s
+      .string({ maxLength: 32768 })
+      .describe("Why the latest issuance failed, as the CA or the operator said; unset after a success.")
+      .optional(),
     lastFailureGeneration: s
       .integer({ format: "int64" })
       .describe(

@@ -305,7 +305,14 @@ describe("the Certificate controller", () => {
     expect(s.rig.cluster.get(Kinds.secrets, NS, "web-next-key")).toBeUndefined(); // a failed key is not kept
     expect(cond("Ready")?.status).toBe("True");
 
-    at(3 * HOUR + 5000); // past notAfter, still inside the backoff
+    // The next attempt starts; Ready keeps saying what failed.
+    at(2 * HOUR + 30 * 60_000); // inside the backoff
+    s.rig.cluster.modify<CertificateObj>(Kinds.certificates, NS, "web", (c) => {
+      c.spec.secretTemplate = { labels: { touched: "1" } }; // a spec change skips the backoff
+    });
+    await reconcile();
+    expect(cond("Issuing")?.status).toBe("True");
+    at(3 * HOUR + 5000); // past notAfter, the attempt still pending
     expect((await reconcile()).ok).toBe(true);
     expect(cond("Ready")).toMatchObject({ status: "False", reason: "Expired" });
     expect(cond("Ready")?.message).toContain("no TXT record found"); // what to fix stays visible
@@ -319,9 +326,11 @@ describe("the Certificate controller", () => {
     await reconcile();
     failOrder();
     await reconcile();
+    expect(cond("Ready")?.status).toBe("True");
     s.rig.cluster.remove(Kinds.secrets, NS, "web-tls");
     await reconcile();
-    expect(cond("Ready")).toMatchObject({ status: "False", reason: "DoesNotExist" });
+    expect(cond("Ready")).toMatchObject({ status: "False", reason: "Failed" });
+    expect(cond("Ready")?.message).toContain("no TXT record found");
   });
 
   it("is not Ready while the issued certificate is not yet valid, and looks again at its notBefore", async () => {

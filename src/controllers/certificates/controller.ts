@@ -173,9 +173,12 @@ function ariEnabled(ctx: CertContext, issuer: AnyIssuerObj | undefined): boolean
   return ctx.deps.renewalInfo !== undefined && issuer?.spec.acme.renewalInformationSource !== "None";
 }
 
-/** The message of the last failed attempt, while attempts keep failing. */
+/** The message of the last failed attempt, kept through the backoff and the next attempts until a success. */
 function lastFailure(ctx: CertContext): string | undefined {
-  if ((ctx.cert.status?.failedIssuanceAttempts ?? 0) === 0) return undefined;
+  const st = ctx.cert.status;
+  if ((st?.failedIssuanceAttempts ?? 0) === 0) return undefined;
+  if (st?.lastFailureMessage) return st.lastFailureMessage;
+  // Written before lastFailureMessage existed: the Issuing condition still holds it.
   const issuing = getCondition(ctx.conditions(), "Issuing");
   return issuing?.reason === "Failed" ? issuing.message : undefined;
 }

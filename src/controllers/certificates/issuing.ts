@@ -260,6 +260,7 @@ export async function writeSecret(
     notAfter: formatTime(info.notAfter),
     renewalTime: formatTime(renewalOf(ctx, info.notBefore, info.notAfter)),
     lastFailureTime: null,
+    lastFailureMessage: null,
     lastFailureGeneration: null,
     failedIssuanceAttempts: null,
     nextPrivateKeySecretName: null,
@@ -291,6 +292,7 @@ export async function recordFailure(ctx: CertContext, order: OrderObj): Promise<
   await ctx.patchStatus({
     conditions: ctx.withCondition(ctx.conditions(), "Issuing", "False", "Failed", message),
     lastFailureTime: formatTime(ctx.now),
+    lastFailureMessage: message,
     failedIssuanceAttempts: attempts,
     ...(cert.metadata.generation !== undefined ? { lastFailureGeneration: cert.metadata.generation } : {}),
   });

@@ -71,6 +71,15 @@ describe("readyState", () => {
         message: "The certificate expired at X; the last issuance failed: no TXT record",
       },
     ],
+    [
+      "says Failed with the CA's words when no certificate was ever issued or the Secret is gone",
+      {
+        notReady: { reason: "DoesNotExist", message: "The Secret does not exist" },
+        trigger: { reason: "DoesNotExist", message: "m" },
+        lastFailure: "CA refused a.test",
+      },
+      { status: "False", reason: "Failed", message: "CA refused a.test" },
+    ],
   ])("%s", (_n, input, want) => {
     expect(readyState(input)).toMatchObject(want);
   });

@@ -82,12 +82,16 @@ export interface ReadyState {
   readonly message: string;
 }
 
+/** Readiness reasons that mean there is no certificate at all. */
+const NOTHING_THERE: ReadonlySet<string> = new Set(["DoesNotExist", "MissingData"]);
+
 /** The message of a Ready=True condition. */
 export const READY_MESSAGE = "Certificate is up to date and has not expired";
 
 /**
  * Ready from the readiness chain, the trigger and the last failure. Unusable is False with the
- * readiness reason (and the last failure, which says what to fix). Usable but not what the spec
+ * readiness reason (and the last failure, which says what to fix); no certificate at all after a
+ * failure is False with reason Failed and the failure's message. Usable but not what the spec
  * asks for is False with the trigger's reason, or the last failure when an attempt failed. A
  * renewal (scheduled or manual) leaves a usable certificate Ready.
  */
@@ -98,6 +102,10 @@ export function readyState(input: {
   lastFailure?: string | undefined;
 }): ReadyState {
   const { notReady: nr, trigger, lastFailure } = input;
+  // Nothing usable was ever there (or it is gone): the failure is the news, as the CA worded it.
+  if (nr && lastFailure && NOTHING_THERE.has(nr.reason)) {
+    return { status: "False", reason: "Failed", message: lastFailure };
+  }
   if (nr) {
     return {
       status: "False",
