@@ -349,6 +349,17 @@ describe("the Certificate controller", () => {
     expect(orders()).toHaveLength(1);
   });
 
+  it("deletes the next key of a Certificate deleted while its issuance was in flight", async () => {
+    s = await setup();
+    seedCert();
+    await reconcile();
+    expect(s.rig.cluster.get(Kinds.secrets, NS, "web-next-key")).toBeDefined();
+    s.rig.cluster.remove(Kinds.certificates, NS, "web");
+    await new Promise((r) => setTimeout(r, 10));
+    expect((await reconcile()).ok).toBe(true);
+    expect(s.rig.cluster.get(Kinds.secrets, NS, "web-next-key")).toBeUndefined();
+  });
+
   it("skips the backoff when the spec changed since the failed attempt", async () => {
     s = await setup();
     seedCert();

@@ -10,6 +10,7 @@ import { describeError } from "../../kube/api-errors.js";
 import type { AnyIssuerObj } from "../issuers/accounts.js";
 import {
   CERTIFICATE_LABEL,
+  Kinds,
   type CertificateObj,
   type ClusterIssuerObj,
   type IssuerObj,
@@ -19,6 +20,7 @@ import {
   type ControllerDefinition,
   type ReconcileRequest,
   type ReconcileResult,
+  ResourceClient,
   type WatchEventInfo,
   formatTime,
   generationChanged,
@@ -29,7 +31,7 @@ import {
   watchOwned,
 } from "../runtime/index.js";
 import { ariCheckDue, ariStatusAfterCheck, ariStatusAfterError, effectiveRenewalTime } from "./ari.js";
-import { CertContext, MAX_REQUEUE_MS, type CertificateControllerDeps } from "./context.js";
+import { CertContext, MAX_REQUEUE_MS, boundedName, type CertificateControllerDeps } from "./context.js";
 import {
   ORDERS_BY_CERTIFICATE,
   ORDER_FINAL_STATES,
@@ -115,7 +117,8 @@ export async function reconcileCertificate(
   req: ReconcileRequest,
 ): Promise<ReconcileResult> {
   const cached = deps.certificates.get(req.key);
-  if (!cached || cached.metadata.deletionTimestamp) return;
+  if (!cached) return deleteOrphanNextKey(deps, req);
+  if (cached.metadata.deletionTimestamp) return;
   const ctx = new CertContext(deps, req, cached);
   const cert = ctx.cert;
 
@@ -146,6 +149,21 @@ export async function reconcileCertificate(
   if (obs.trigger === null && secret) return upToDate(ctx, obs, secret);
   if (obs.trigger === null) return;
   return issue(ctx, obs);
+}
+
+/**
+ * A deleted Certificate leaves no private key behind: its next-key Secret (an attempt in flight)
+ * is deleted here rather than left to a garbage collector, which the rig and some clusters lack.
+ */
+async function deleteOrphanNextKey(deps: CertificateControllerDeps, req: ReconcileRequest): Promise<void> {
+  const name = boundedName(req.name, "next-key"); // as nextKeySecretName names it
+  const orphan = deps.secrets.get(`${req.namespace ?? ""}/${name}`);
+  if (orphan?.metadata?.labels?.[CERTIFICATE_LABEL] !== req.name) return;
+  await new ResourceClient<SecretObj>(deps.client, Kinds.secrets).delete(req.namespace, name, {
+    uid: orphan.metadata.uid ?? "",
+    signal: req.signal,
+  });
+  req.log.info("deleted the next private key of a deleted Certificate", { secret: name });
 }
 
 /** Reads what the decisions need and runs the trigger chain. */
