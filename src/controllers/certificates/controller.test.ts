@@ -601,6 +601,36 @@ describe("ARI", () => {
     expect((openOrder().spec as { replaces?: string }).replaces).toMatch(/^certid-/);
   });
 
+  it("renews at once when the CA moves the window to now, keeping its answer, and a spec change orders without replaces", async () => {
+    s = await setup();
+    seedCert();
+    s.ari.answer = {
+      suggestedWindow: { start: new Date(T0.getTime() + HOUR), end: new Date(T0.getTime() + 2 * HOUR) },
+    };
+    await issueOnce(3 * HOUR);
+    await reconcile();
+    s.ari.answer = {
+      suggestedWindow: { start: new Date(T0.getTime() - HOUR), end: new Date(T0.getTime() + 30_000) },
+    };
+    at(60_000);
+    // The CA's Retry-After has passed (moved back here rather than waiting for it).
+    s.rig.cluster.modify<CertificateObj>(Kinds.certificates, NS, "web", (c) => {
+      if (c.status?.ari) c.status.ari.nextCheck = "2026-06-01T00:00:30Z";
+    });
+    const out = await reconcile();
+    expect(out.ok && out.requeueAfter).toBe(1000);
+    expect(cert()?.status?.ari?.selectedRenewalTime).toBe("2026-06-01T00:01:00Z");
+    await reconcile();
+    expect(cond("Issuing")).toMatchObject({ status: "True", reason: "Renewing" });
+    expect((openOrder().spec as { replaces?: string }).replaces).toBeDefined();
+
+    s.rig.cluster.modify<CertificateObj>(Kinds.certificates, NS, "web", (c) => {
+      c.spec.dnsNames = ["example.test"];
+    });
+    await reconcile();
+    expect((openOrder().spec as { replaces?: string }).replaces).toBeUndefined();
+  });
+
   it("falls back to renewalTime when ARI is unreachable, and shows why", async () => {
     s = await setup();
     seedCert();

@@ -47,7 +47,7 @@ import { postIssuanceFixes, updatedSecret } from "./post-issuance.js";
 import { notReady, readyState } from "./readiness.js";
 import { issuanceRequest, requestHash, type IssuanceRequest } from "./request.js";
 import { certificateFacts, desiredMetadata, secretFacts, secretOwnedBy } from "./secret.js";
-import { RENEW_ANNOTATION, backoffUntil, needsIssuance, type Trigger } from "./trigger.js";
+import { RENEWAL_REASONS, RENEW_ANNOTATION, backoffUntil, needsIssuance, type Trigger } from "./trigger.js";
 import { OUTPUTS_UNAVAILABLE, unsupportedFields } from "./unsupported.js";
 
 export { type CertificateControllerDeps, type RenewalInfoSource, nextKeySecretName } from "./context.js";
@@ -245,7 +245,13 @@ async function upToDate(ctx: CertContext, obs: Observed, secret: SecretObj): Pro
   }
   const base = renewalOf(ctx, c.notBefore, c.notAfter);
   const eff = effectiveRenewalTime(base, ariEnabled(ctx, obs.issuer) ? ari : undefined);
-  if (eff.at && eff.at <= ctx.now) return { requeueAfter: 1000 }; // the window just opened: the trigger will see it
+  if (eff.at && eff.at <= ctx.now) {
+    // The window just opened: keep what the CA said, and let the trigger see it at once.
+    if (JSON.stringify(cert.status?.ari ?? null) !== JSON.stringify(ari ?? null)) {
+      await ctx.patchStatus({ ari: ari ?? null });
+    }
+    return { requeueAfter: 1000 };
+  }
 
   // Current is not yet usable: a certificate whose notBefore is still ahead is not Ready.
   const ready = readyState({ notReady: notReady({ secret: obs.facts, now: ctx.now }), trigger: null });
@@ -441,8 +447,10 @@ async function issue(ctx: CertContext, obs: Observed): Promise<ReconcileResult> 
   const order =
     ctx.deps.orders.get(`${ctx.ns}/${name}`) ?? (await ctx.ordersApi.find(ctx.ns, name, ctx.req.signal));
   if (!order) {
+    // Only a renewal names its predecessor: a changed spec asks for another certificate, which a
+    // CA may refuse to treat as a replacement.
     const replaces =
-      ariEnabled(ctx, issuer) && obs.facts.chainPem && obs.facts.parseError === undefined
+      ariEnabled(ctx, issuer) && RENEWAL_REASONS.has(trigger.reason) && obs.facts.chainPem
         ? safeCertId(ctx, obs.facts.chainPem)
         : undefined;
     await createOrder(ctx, { name, revision, key, request: obs.request, issuer, replaces });
