@@ -248,14 +248,23 @@ describe("dns01ctl on the rig", () => {
   // Needs the Certificate controller's dns01.io/renew support (issue 7, another branch): it passes
   // once that is merged.
   it("renew makes the operator reissue exactly once per new value", async () => {
-    const before = ((await getCustom(c, "certificates", readyName, ns))?.["status"] as { revision: number })
-      .revision;
-    const r = await ctl(["renew", readyName, "-n", ns]);
+    // A Certificate of its own, so that no renewal requested by another test is still in flight.
+    const name = `renew-${suffix()}`;
+    await createObject(
+      c,
+      certificate(name, [`${name}.example.test`], {
+        kind: "ClusterIssuer",
+        name: clusterIssuer.metadata.name,
+      }),
+    );
+    const issued = await waitForReadyCertificate(c, ns, name, 90_000);
+    const before = (issued["status"] as { revision: number }).revision;
+    const r = await ctl(["renew", name, "-n", ns]);
     expect(r.code).toBe(0);
     await waitFor(
       "the renewal's reissue",
       async () => {
-        const cert = await getCustom(c, "certificates", readyName, ns);
+        const cert = await getCustom(c, "certificates", name, ns);
         const status = cert?.["status"] as { revision?: number } | undefined;
         return (status?.revision ?? 0) > before && condition(cert, "Ready")?.status === "True"
           ? true
@@ -264,7 +273,7 @@ describe("dns01ctl on the rig", () => {
       60_000,
     );
     await new Promise((res) => setTimeout(res, 5000));
-    const after = (await getCustom(c, "certificates", readyName, ns))?.["status"] as { revision: number };
+    const after = (await getCustom(c, "certificates", name, ns))?.["status"] as { revision: number };
     expect(after.revision).toBe(before + 1);
   });
 
