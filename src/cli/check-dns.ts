@@ -45,6 +45,8 @@ export interface DomainCheck {
   readonly failedStep?: string | undefined;
   /** The provider's (or DNS's) message. */
   readonly error?: string | undefined;
+  /** Why removing the value failed, when it did (after a failed step, the value is removed too). */
+  readonly cleanUpError?: string | undefined;
 }
 
 /** The whole check. */
@@ -232,7 +234,7 @@ async function checkDomain(deps: CheckDnsDeps, issuer: AnyIssuerObj, domain: str
         await solver.cleanUp(presented, { signal: AbortSignal.timeout(30_000), log: silentLogger() });
         out.cleanUpMs = now() - t1;
       } catch (err) {
-        out.error = `${out.error ?? ""}; and removing the value failed too: ${describeError(err)}`;
+        out.cleanUpError = describeError(err);
       }
     }
   }
@@ -306,6 +308,10 @@ export function renderCheckDns(r: CheckDnsReport): string {
       );
     }
     if (!d.ok) lines.push(`  ${d.failedStep ?? "error"}: ${d.error ?? "unknown error"}`);
+    // After a refused present the removal is refused for the same reason: saying so adds nothing.
+    if (d.cleanUpError !== undefined && d.failedStep !== "present") {
+      lines.push(`  removing the test value failed: ${d.cleanUpError}`);
+    }
   }
   return lines.join("\n");
 }

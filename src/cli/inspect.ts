@@ -16,6 +16,7 @@ import {
   verifyChain,
   type CertificateInfo,
 } from "../pki/index.js";
+import { formatTime } from "../controllers/runtime/index.js";
 import { relativeTime } from "./output.js";
 
 /** One certificate of the chain, as shown. */
@@ -72,8 +73,8 @@ function certView(info: CertificateInfo): CertificateView {
   return {
     subject: info.subject,
     issuer: info.issuer,
-    notBefore: info.notBefore.toISOString(),
-    notAfter: info.notAfter.toISOString(),
+    notBefore: formatTime(info.notBefore),
+    notAfter: formatTime(info.notAfter),
     serialNumber: info.serialNumber,
     fingerprintSha256: info.fingerprintSha256,
     keyAlgorithm: info.keyAlgorithm,
@@ -118,7 +119,7 @@ export function inspectSecret(secret: SecretObj, now: Date): InspectReport {
       if (validity === "expired")
         problems.push(`the certificate expired ${relativeTime(info.notAfter, now)}`);
       if (validity === "notYetValid") {
-        problems.push(`the certificate is not valid until ${info.notBefore.toISOString()}`);
+        problems.push(`the certificate is not valid until ${formatTime(info.notBefore)}`);
       }
       try {
         const parsed = parseCertificateChain(crt);
