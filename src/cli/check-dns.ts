@@ -99,7 +99,8 @@ export async function checkDns(
 ): Promise<CheckDnsReport> {
   const results: DomainCheck[] = [];
   for (const domain of domains) {
-    deps.signal.throwIfAborted();
+    // Interrupted: report what was checked (each value already removed) rather than nothing.
+    if (deps.signal.aborted) break;
     results.push(await checkDomain(deps, issuer, domain));
   }
   return {
@@ -108,7 +109,7 @@ export async function checkDns(
       name: issuer.metadata.name ?? "",
       ...(issuer.kind === "Issuer" ? { namespace: issuer.metadata.namespace } : {}),
     },
-    ok: results.every((r) => r.ok),
+    ok: !deps.signal.aborted && results.every((r) => r.ok),
     domains: results,
   };
 }

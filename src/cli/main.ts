@@ -34,7 +34,7 @@ runCli(process.argv.slice(2), {
   signal: controller.signal,
 }).then(
   (code) => {
-    process.exitCode = interrupted > 0 && code === 0 ? 130 : code;
+    process.exitCode = interrupted > 0 ? 130 : code;
     // Keep-alive sockets would hold the process open; flush stdout first, then leave.
     process.stdout.write("", () => process.exit(process.exitCode));
   },
