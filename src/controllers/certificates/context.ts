@@ -17,6 +17,7 @@ import {
   ResourceClient,
   getCondition,
   setCondition,
+  statusObserved,
 } from "../runtime/index.js";
 import type { RenewalInfo } from "./ari.js";
 import type { OutputRenderer } from "./outputs.js";
@@ -124,7 +125,13 @@ export class CertContext {
     message: string,
   ): Promise<boolean> {
     const before = getCondition(this.conditions(), type);
-    if (before?.status === status && before.reason === reason && before.message === message) return false;
+    if (
+      before?.status === status &&
+      before.reason === reason &&
+      before.message === message &&
+      statusObserved(this.cert)
+    )
+      return false;
     await this.patchStatus({
       conditions: this.withCondition(this.conditions(), type, status, reason, message),
     });

@@ -286,6 +286,22 @@ describe("the Certificate controller", () => {
     expect(s.rig.events.withReason("Issued")).toHaveLength(1);
   });
 
+  it("records the new generation in status.observedGeneration even when nothing else in its status changes", async () => {
+    s = await setup();
+    seedCert();
+    await issueOnce();
+    expect(cert()?.status).toMatchObject({ observedGeneration: 1 });
+    // A spec change that neither reissues nor moves any status field (the history limit).
+    s.rig.cluster.modify<CertificateObj>(Kinds.certificates, NS, "web", (c) => {
+      c.spec.revisionHistoryLimit = 3;
+    });
+    expect(cert()?.metadata.generation).toBe(2);
+    expect((await reconcile()).ok).toBe(true);
+    expect(cert()?.status).toMatchObject({ observedGeneration: 2 });
+    expect(cond("Ready")).toMatchObject({ status: "True", observedGeneration: 2 });
+    expect(orders()).toHaveLength(1);
+  });
+
   it("turns Ready False at notAfter while the renewal keeps failing, and requeues for notAfter during the backoff (finding 2)", async () => {
     s = await setup();
     seedCert();

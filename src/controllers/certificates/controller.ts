@@ -27,6 +27,7 @@ import {
   getCondition,
   isTrue,
   removeCondition,
+  statusObserved,
   watch,
   watchOwned,
 } from "../runtime/index.js";
@@ -265,6 +266,7 @@ async function upToDate(ctx: CertContext, obs: Observed, secret: SecretObj): Pro
   };
   const st = cert.status ?? {};
   if (
+    !statusObserved(cert) ||
     JSON.stringify(st.conditions ?? []) !== JSON.stringify(conditions) ||
     st.notBefore !== want.notBefore ||
     st.notAfter !== want.notAfter ||

@@ -15,6 +15,7 @@ export {
   isTrue,
   removeCondition,
   setCondition,
+  statusObserved,
 } from "./conditions.js";
 export {
   Controller,
