@@ -19,6 +19,7 @@ export {
 export {
   Controller,
   type ControllerDefinition,
+  type ControllerMetricsHooks,
   type ReconcileRequest,
   type ReconcileResult,
   type WatchEventInfo,
