@@ -1,4 +1,5 @@
 import { describe, expect, it } from "@jest/globals";
+import type { AcmeRequestRecord } from "../acme/actions.js";
 import { RateLimits } from "../solvers/limits.js";
 import { METRICS } from "./names.js";
 import type { CertificateLike, ChallengeLike, IssuerLike } from "./objects.js";
@@ -322,18 +323,18 @@ describe("OperatorMetrics: event hooks", () => {
       1.5,
     );
   });
-  it("records ACME requests with cert-manager's labels, and 'error' for a request without a response", async () => {
+  it("records ACME requests with cert-manager's labels, and '999' for a request without a response, as cert-manager", async () => {
     const { metrics } = fakes();
     const observe = metrics.acmeRequestObserver;
     observe({
-      action: "new_order",
+      action: "authorize_order",
       method: "post",
       url: "https://ca.test:14000/order-plz",
       status: 201,
       durationSeconds: 0.2,
     });
     observe({
-      action: "new_order",
+      action: "authorize_order",
       method: "POST",
       url: "https://ca.test:14000/order-plz",
       status: 201,
@@ -349,7 +350,7 @@ describe("OperatorMetrics: event hooks", () => {
     const labels = {
       scheme: "https",
       host: "ca.test:14000",
-      action: "new_order",
+      action: "authorize_order",
       method: "POST",
       status: "201",
     };
@@ -357,7 +358,7 @@ describe("OperatorMetrics: event hooks", () => {
     expect(
       await value(metrics, "certmanager_http_acme_client_request_count", {
         action: "get_renewal_info",
-        status: "error",
+        status: "999",
       }),
     ).toBe(1);
     expect(await value(metrics, "certmanager_http_acme_client_request_duration_seconds_count", labels)).toBe(
@@ -432,5 +433,23 @@ describe("OperatorMetrics: event hooks", () => {
     expect(
       await value(metrics, "dns01_dns_provider_rate_limit_wait_seconds_total", { provider: "cloudflare" }),
     ).toBe(total);
+  });
+});
+
+describe("OperatorMetrics.acmeRequestObserver and the ACME client", () => {
+  it("takes the ACME client's request records as they are", async () => {
+    const { metrics } = fakes();
+    const record: AcmeRequestRecord = {
+      action: "create_order_cert",
+      method: "POST",
+      url: "https://acme.test/finalize/1",
+      status: 200,
+      durationSeconds: 0.1,
+    };
+    const onRequest: (r: AcmeRequestRecord) => void = metrics.acmeRequestObserver;
+    onRequest(record);
+    expect(
+      await value(metrics, "certmanager_http_acme_client_request_count", { action: "create_order_cert" }),
+    ).toBe(1);
   });
 });

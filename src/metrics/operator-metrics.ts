@@ -63,8 +63,9 @@ export interface ManagerLike {
 
 /**
  * One ACME HTTP request, as the ACME client's `onRequest` option reports it. `action` is one of
- * cert-manager's bounded values (`new_order`, `finalize_order`, `get_renewal_info`, ...);
- * `status` is undefined when no response came (network error, timeout).
+ * cert-manager's bounded values (`authorize_order`, `create_order_cert`, `get_renewal_info`, ...; see src/acme/actions.ts);
+ * `status` is undefined when no response came (network error, timeout). It is structurally
+ * src/acme's AcmeRequestRecord, so the observer can be passed as `onRequest` as it is.
  */
 export interface AcmeRequestInfo {
   readonly action: string;
@@ -338,8 +339,8 @@ export class OperatorMetrics {
 
   /**
    * An observer for the ACME client's `onRequest` option. Labels are cert-manager's; `host` is the
-   * CA's host (bounded by the issuers configured), `status` the HTTP status code or "error" when
-   * no response came.
+   * CA's host (bounded by the issuers configured), `status` the HTTP status code or "999" (as
+   * cert-manager) when no response came.
    */
   readonly acmeRequestObserver: AcmeRequestObserver = (r) => {
     let scheme = "";
@@ -356,7 +357,8 @@ export class OperatorMetrics {
       host,
       action: r.action,
       method: r.method.toUpperCase(),
-      status: r.status === undefined ? "error" : String(r.status),
+      // cert-manager's value for a request that got no answer.
+      status: r.status === undefined ? "999" : String(r.status),
     };
     this.acmeCount.inc(l);
     if (Number.isFinite(r.durationSeconds) && r.durationSeconds >= 0)
