@@ -18,3 +18,4 @@ export {
 } from "./operator-metrics.js";
 export { type MetricsServer, parseListenAddress, startMetricsServer } from "./server.js";
 export { providerOfRateLimit } from "./providers.js";
+export { challengeProvider } from "./objects.js";
