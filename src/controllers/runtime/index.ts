@@ -20,6 +20,7 @@ export {
 export {
   Controller,
   type ControllerDefinition,
+  type ControllerMetricsHooks,
   type ReconcileRequest,
   type ReconcileResult,
   type WatchEventInfo,
