@@ -129,6 +129,7 @@ export function buildOperator(config: OperatorConfig, log: Logger): Operator {
       issuanceBackoffBaseMs: config.issuanceBackoffBaseMs,
       secretReader,
       outputs: pkiOutputRenderer,
+      recordIssuance: metrics.recordIssuance,
       renewalInfo: {
         async fetch(issuer, certPem, signal) {
           const acme = await accounts.clientFor(issuer, signal);

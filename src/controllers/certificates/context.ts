@@ -10,6 +10,7 @@ import {
   type OrderObj,
   type SecretObj,
 } from "../kinds.js";
+import type { IssuanceRecorder } from "../../metrics/index.js";
 import {
   type Condition,
   type Informer,
@@ -49,6 +50,8 @@ export interface CertificateControllerDeps {
   outputs?: OutputRenderer;
   /** ARI; without it renewal follows renewalTime only. */
   renewalInfo?: RenewalInfoSource;
+  /** Counts finished issuances by outcome (`dns01_certificate_issuances_total`). */
+  recordIssuance?: IssuanceRecorder;
   now?: () => Date;
   random?: () => number;
 }
@@ -65,6 +68,17 @@ export function boundedName(prefix: string, suffix: string, max = 253): string {
 /** Name of the Secret that holds the next private key until issuance completes. */
 export function nextKeySecretName(cert: CertificateObj): string {
   return boundedName(cert.metadata.name ?? "", "next-key");
+}
+
+/** Reports a finished issuance to the metrics, if any: a renewal when an earlier revision was issued. */
+export function reportIssuance(ctx: CertContext, outcome: "success" | "failure"): void {
+  const cert = ctx.cert;
+  ctx.deps.recordIssuance?.({
+    outcome,
+    renewal: (cert.status?.revision ?? 0) > 0,
+    issuerName: cert.spec.issuerRef.name,
+    issuerKind: cert.spec.issuerRef.kind ?? "Issuer",
+  });
 }
 
 /** The state shared by the steps of one reconcile of one Certificate: clients, clock and status writes. */

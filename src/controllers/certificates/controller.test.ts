@@ -97,6 +97,8 @@ interface Setup {
   clock: { now: Date };
   /** When set, the Secret cache answers with this old version of web-tls (a cache behind a write). */
   stale: { secret?: SecretObj | undefined };
+  /** Finished issuances as reported to the metrics. */
+  issuances: { outcome: string; renewal: boolean }[];
 }
 
 async function setup(
@@ -157,6 +159,7 @@ async function setup(
     log: rig.log,
   });
   const ari: Setup["ari"] = { calls: [], answer: undefined };
+  const issuances: Setup["issuances"] = [];
   const deps: CertificateControllerDeps = {
     client: rig.client,
     accounts,
@@ -178,10 +181,11 @@ async function setup(
     },
     now: () => clock.now,
     random: () => 0.5,
+    recordIssuance: (e) => issuances.push({ outcome: e.outcome, renewal: e.renewal }),
   };
   const def = certificateController(deps);
   await rig.sync();
-  return { rig, def, ari, clock, stale };
+  return { rig, def, ari, clock, stale, issuances };
 }
 
 let s: Setup;
@@ -314,6 +318,11 @@ describe("the Certificate controller", () => {
     failOrder();
     const failed = await reconcile();
     expect(failed.ok).toBe(true);
+    // The metrics hear one first issuance and one failed renewal.
+    expect(s.issuances).toEqual([
+      { outcome: "success", renewal: false },
+      { outcome: "failure", renewal: true },
+    ]);
     // Backoff is an hour; notAfter comes sooner, and the reconcile is queued for it.
     if (failed.ok) expect(failed.requeueAfter).toBeLessThanOrEqual(HOUR - 1000);
     expect(cond("Issuing")).toMatchObject({ status: "False", reason: "Failed" });

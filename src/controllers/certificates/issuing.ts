@@ -24,7 +24,7 @@ import {
 import type { AnyIssuerObj } from "../issuers/accounts.js";
 import { CERTIFICATE_LABEL, MANAGED_BY, MANAGED_BY_LABEL, type OrderObj, type SecretObj } from "../kinds.js";
 import { formatTime, removeCondition } from "../runtime/index.js";
-import { type CertContext, boundedName, nextKeySecretName } from "./context.js";
+import { type CertContext, boundedName, nextKeySecretName, reportIssuance } from "./context.js";
 import { outputOptions, wantsOutputs } from "./outputs.js";
 import { updatedSecret } from "./post-issuance.js";
 import { READY_MESSAGE, notYetValid } from "./readiness.js";
@@ -253,6 +253,7 @@ export async function writeSecret(
     : ctx.withCondition(ctx.conditions(), "Ready", "True", "Ready", READY_MESSAGE);
   conditions = removeCondition(conditions, "Issuing");
   const renew = cert.metadata.annotations?.[RENEW_ANNOTATION];
+  reportIssuance(ctx, "success"); // before the write, which moves status.revision
   await ctx.patchStatus({
     conditions,
     revision,
@@ -296,6 +297,7 @@ export async function recordFailure(ctx: CertContext, order: OrderObj): Promise<
     failedIssuanceAttempts: attempts,
     ...(cert.metadata.generation !== undefined ? { lastFailureGeneration: cert.metadata.generation } : {}),
   });
+  reportIssuance(ctx, "failure"); // after the write: a conflict retried must not count twice
   void ctx.deps.events.record(cert, "Warning", "Failed", message);
   await ctx.deleteNextKey();
   await pruneOrders(ctx, order.metadata.name ?? "");
