@@ -191,6 +191,26 @@ describe("the alert rules", () => {
   });
 });
 
+describe("docs/monitoring.md", () => {
+  const doc = readFileSync(join(repoRoot, "docs/monitoring.md"), "utf8");
+
+  it("lists every exported metric in its table, and no metric that is not exported", () => {
+    const listed = [...doc.matchAll(/^\| `([a-z0-9_:]+)` +\|/gm)].map((m) => m[1]).sort();
+    expect(listed).toEqual(METRICS.map((m) => m.name).sort());
+  });
+
+  it("says what to do for every alert, in a section named after it", () => {
+    const sections = [...doc.matchAll(/^### (DNS01\w+) \((warning|critical)\)$/gm)].map(
+      (m) => `${m[1]} ${m[2]}`,
+    );
+    expect(sections.sort()).toEqual(
+      rules()
+        .map((r) => `${r.alert} ${r.labels?.["severity"]}`)
+        .sort(),
+    );
+  });
+});
+
 describe("the Grafana dashboard", () => {
   const expressions = dashboardExpressions();
 
