@@ -1,7 +1,9 @@
 import { createServer, type Server } from "node:http";
 import type { OperatorConfig } from "./config.js";
 import { challengeController } from "./controllers/challenges/controller.js";
+import { ariCertId } from "./acme/index.js";
 import { certificateController } from "./controllers/certificates/controller.js";
+import { pkiOutputRenderer } from "./controllers/certificates/outputs.js";
 import { AcmeAccounts } from "./controllers/issuers/accounts.js";
 import { issuerControllers } from "./controllers/issuers/controller.js";
 import {
@@ -115,6 +117,15 @@ export function buildOperator(config: OperatorConfig, log: Logger): Operator {
       issuers,
       clusterIssuers,
       issuanceBackoffBaseMs: config.issuanceBackoffBaseMs,
+      secretReader,
+      outputs: pkiOutputRenderer,
+      renewalInfo: {
+        async fetch(issuer, certPem, signal) {
+          const acme = await accounts.clientFor(issuer, signal);
+          return acme.getRenewalInfo(certPem);
+        },
+        certId: ariCertId,
+      },
     }),
   );
   add(orderController({ client, accounts, orders, challenges, certificates }));

@@ -352,6 +352,13 @@ const acme = s
       .string({ maxLength: 64 })
       .describe("A certificate profile the server lists in its directory.")
       .optional(),
+    renewalInformationSource: s
+      .enum(["ARI", "None"])
+      .describe(
+        "ARI (the default) renews inside the window the CA suggests (RFC 9773) when its directory lists " +
+          "renewalInfo; None renews at renewalTime only.",
+      )
+      .optional(),
     solvers: s
       .array(solver, { maxItems: 32 })
       .describe("Solvers, chosen per DNS name by their selectors.")
