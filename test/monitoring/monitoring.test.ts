@@ -234,6 +234,39 @@ describe("the Grafana dashboard", () => {
     }
   });
 
+  it("is a dashboard Grafana imports anywhere: unique panel ids, panels inside the 24-column grid, the data source a variable", () => {
+    interface Panel {
+      id: number;
+      type: string;
+      gridPos: { x: number; y: number; w: number; h: number };
+      datasource?: { type: string; uid: string };
+      targets?: { datasource?: { uid: string } }[];
+    }
+    const dashboard = JSON.parse(readFileSync(DASHBOARD, "utf8")) as {
+      uid: string;
+      panels: Panel[];
+      templating: { list: { name: string; type: string; query?: unknown }[] };
+    };
+    expect(dashboard.uid).toBe("dns01-operator");
+    const ids = dashboard.panels.map((p) => p.id);
+    expect(new Set(ids).size).toBe(ids.length);
+    for (const p of dashboard.panels) {
+      expect({ id: p.id, fits: p.gridPos.x >= 0 && p.gridPos.x + p.gridPos.w <= 24 }).toEqual({
+        id: p.id,
+        fits: true,
+      });
+      if (p.type === "row") continue;
+      // No data source uid of one Grafana: each query goes to the $datasource the viewer picks.
+      expect({ id: p.id, uid: p.datasource?.uid }).toEqual({ id: p.id, uid: "${datasource}" });
+      for (const t of p.targets ?? [])
+        expect({ id: p.id, uid: t.datasource?.uid }).toEqual({ id: p.id, uid: "${datasource}" });
+    }
+    expect(dashboard.templating.list.find((v) => v.name === "datasource")).toMatchObject({
+      type: "datasource",
+      query: "prometheus",
+    });
+  });
+
   it("queries only series that src/metrics/names.ts exports", () => {
     const wrong = expressions
       .map((e) => ({ where: e.where, names: metricNames(e.expr), unknown: unknownSeries(e.expr) }))
