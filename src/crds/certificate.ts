@@ -16,7 +16,7 @@ export const CERTIFICATE_NAMES: KindNames = {
   listKind: "CertificateList",
   plural: "certificates",
   singular: "certificate",
-  shortNames: ["cert", "certs"],
+  shortNames: ["dcert", "dcerts"],
   categories: ["dns01"],
 };
 

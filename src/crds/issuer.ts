@@ -7,7 +7,7 @@ export const ISSUER_NAMES: KindNames = {
   listKind: "IssuerList",
   plural: "issuers",
   singular: "issuer",
-  shortNames: ["dnsissuer"],
+  shortNames: ["diss"],
   categories: ["dns01"],
 };
 
@@ -17,7 +17,7 @@ export const CLUSTER_ISSUER_NAMES: KindNames = {
   listKind: "ClusterIssuerList",
   plural: "clusterissuers",
   singular: "clusterissuer",
-  shortNames: ["dnsclusterissuer"],
+  shortNames: ["dciss"],
   categories: ["dns01"],
 };
 
