@@ -37,7 +37,8 @@ describe("FakeCluster", () => {
     const api = new ResourceClient<OrderObj>(cluster.client, Kinds.orders);
     const created = await api.create(order("o1"));
     const patched = await api.patchStatus(created, { state: "pending", spec: "ignored" });
-    expect(patched.status).toEqual({ state: "pending", spec: "ignored" });
+    // Every status write records the generation it was computed from (ResourceClient.patchStatus).
+    expect(patched.status).toEqual({ state: "pending", spec: "ignored", observedGeneration: 1 });
     expect(patched.metadata.generation).toBe(1);
     expect(isConflict(await rejectionOf(api.patchStatus(created, { state: "ready" })))).toBe(true);
     const respec = await api.patch("ns", "o1", { spec: { dnsNames: ["b.example"] }, status: { state: "x" } });
