@@ -157,6 +157,8 @@ export function buildOperator(config: OperatorConfig, log: Logger): Operator {
       challenges,
       orders,
       certificates,
+      // The audit trail's counter, dns01_dns_record_changes_total{provider,action}.
+      onRecordChange: metrics.recordDnsRecordChange,
     }),
   );
 
