@@ -372,7 +372,7 @@ class ChallengeReconcile {
 
   private async client() {
     const issuer = this.deps.accounts.resolve(this.ch.metadata.namespace ?? "", this.ch.spec.issuerRef);
-    if (!issuer) throw new TemporaryError(`issuer ${this.ch.spec.issuerRef.name} not found`);
+    if (!issuer) throw new TemporaryError(`issuer ${this.ch.spec.issuerRef.name} not found`, 5000);
     return this.deps.accounts.clientFor(issuer, this.req.signal);
   }
 

@@ -264,6 +264,31 @@ describe("the Order controller", () => {
     expect(w.stored()?.status?.reason).toBeUndefined();
   });
 
+  it("clears the rate-limit note when a later poll succeeds, and shows again what the Challenges wait on", async () => {
+    const w = await start();
+    await untilChallenges(w);
+    for (const c of w.challenges()) setChallengeState(w, c, "pending", "Waiting for DNS propagation");
+    w.advance(PENDING_POLL_MIN_MS);
+    w.ca.failNext(
+      "getOrder",
+      () =>
+        new TemporaryError("reading order: slow down [rateLimited]", 10_000, {
+          cause: new AcmeProblemError(
+            { type: "urn:ietf:params:acme:error:rateLimited", detail: "slow down" },
+            429,
+            "POST https://ca.test/acme/order/1",
+          ),
+        }),
+    );
+    expect(await w.rig.reconcile(w.def, w.key)).toMatchObject({ ok: true, requeueAfter: 10_000 });
+    expect(w.stored()?.status?.reason).toContain("slow down");
+    w.advance(10_000);
+    await w.rig.reconcile(w.def, w.key);
+    expect(w.stored()?.status?.retryAfter).toBeUndefined();
+    expect(w.stored()?.status?.reason).toContain("Waiting for DNS propagation");
+    expect(w.stored()?.status?.reason).not.toContain("slow down");
+  });
+
   it("backs off from a temporary error without Retry-After instead of retrying at once", async () => {
     const w = await start();
     w.ca.failNext("newOrder", () => new TemporaryError("connection reset"));

@@ -388,7 +388,7 @@ async function reconcileOrder(
     const acmeOrder = await client.getOrder(order.status.url);
     memory.polled(uid, nowMs, ageMs);
     memory.succeeded(uid);
-    const cleared = order.status.retryAfter ? { retryAfter: null } : {};
+    const cleared = order.status.retryAfter ? { retryAfter: null, reason: null } : {};
     switch (acmeOrder.status) {
       case "pending": {
         await ensureChallenges(
@@ -710,7 +710,7 @@ async function ensureChallenges(
     (order.status.reason ?? null) !== reason ||
     Object.keys(extra).length > 0
   ) {
-    await writeStatus({ state: "pending", authorizations: stored, reason, ...extra });
+    await writeStatus({ ...extra, state: "pending", authorizations: stored, reason });
   }
 }
 
