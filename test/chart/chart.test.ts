@@ -191,21 +191,16 @@ function operatorContainer(deployment: k8s.V1Deployment): k8s.V1Container {
   return containers[0]!;
 }
 
-/** The `--metrics-addr` the Deployment passes (exactly one). */
+/** The `--metrics-addr` the Deployment passes: exactly one, as the operator's own parser reads it. */
 function metricsAddr(deployment: k8s.V1Deployment): string {
   const flags = (operatorContainer(deployment).args ?? []).filter((a) => a.startsWith("--metrics-addr="));
   expect(flags.length).toBe(1);
-  return flags[0]!.slice("--metrics-addr=".length);
+  return operatorConfig(deployment).metricsAddr;
 }
 
-/**
- * The operator's configuration from the Deployment's flags, parsed by the operator's own parser.
- * `--metrics-addr` is checked by metricsAddr() and left out here until src/config.ts parses it
- * (the metrics work adds it); then this filter goes and the flag is asserted through parseConfig.
- */
+/** The operator's configuration from the Deployment's flags, parsed by the operator's own parser. */
 function operatorConfig(deployment: k8s.V1Deployment, namespace = NAMESPACE) {
-  const args = (operatorContainer(deployment).args ?? []).filter((a) => !a.startsWith("--metrics-addr="));
-  return parseConfig(args, { POD_NAMESPACE: namespace });
+  return parseConfig(operatorContainer(deployment).args ?? [], { POD_NAMESPACE: namespace });
 }
 
 beforeAll(async () => {
