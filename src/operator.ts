@@ -95,6 +95,7 @@ export function buildOperator(config: OperatorConfig, log: Logger): Operator {
     secrets: secretReader,
     clusterResourceNamespace: config.clusterResourceNamespace,
     log,
+    onRequest: metrics.acmeRequestObserver,
   });
   const dispatcher = new Dns01Dispatcher({
     recursiveNameservers: config.recursiveNameservers,

@@ -53,7 +53,8 @@ export type ChallengeAccounts = Pick<AcmeAccounts, "resolve" | "secretNamespaceO
 export interface ChallengeControllerDeps {
   client: KubeClient;
   accounts: ChallengeAccounts;
-  dispatcher: Pick<Dns01Dispatcher, "resolveRecord" | "checkPropagation">;
+  dispatcher: Pick<Dns01Dispatcher, "resolveRecord" | "checkPropagation"> &
+    Partial<Pick<Dns01Dispatcher, "instrument">>;
   secrets: SecretReader;
   events: EventRecorder;
   challenges: Informer<ChallengeObj>;
@@ -241,7 +242,11 @@ class ChallengeReconcile {
   private async checkAndAccept(): Promise<ReconcileResult> {
     const record = this.ch.status?.presentedRecord;
     if (!record) return { requeueAfter: 0 };
-    const check = await this.deps.dispatcher.checkPropagation(record, this.ch.spec.key, this.req.signal);
+    const check = await this.deps.dispatcher.checkPropagation(
+      { ...record, provider: this.providerLabel() },
+      this.ch.spec.key,
+      this.req.signal,
+    );
     if (!check.propagated) {
       await this.noteReason(`Waiting for DNS propagation of ${record.fqdn}: ${check.detail}`);
       const elapsed = Date.now() - Date.parse(this.ch.metadata.creationTimestamp ?? new Date().toISOString());
@@ -296,12 +301,7 @@ class ChallengeReconcile {
     const ns = ch.metadata.namespace ?? "";
     const ref = ch.spec.issuerRef;
     const issuer = ref.kind === "ClusterIssuer" ? `ClusterIssuer ${ref.name}` : `Issuer ${ns}/${ref.name}`;
-    let provider = "unknown";
-    try {
-      provider = ch.spec.solver.dns01 ? providerName(ch.spec.solver.dns01) : "unknown";
-    } catch {
-      // A block with no or several providers never got this far; keep the audit line anyway.
-    }
+    const provider = this.providerLabel();
     const label = ch.metadata.labels?.[CERTIFICATE_LABEL];
     const certName = label === "" ? undefined : label;
     const change: RecordChange = {
@@ -362,12 +362,24 @@ class ChallengeReconcile {
     // The Challenge carries its own copy of the solver, and the issuer's kind says where its
     // Secrets live: cleanup works even after the issuer was deleted, so no finalizer waits on it.
     const clusterScoped = this.ch.spec.issuerRef.kind === "ClusterIssuer";
-    return (this.deps.createSolver ?? createSolver)(dns01, {
+    const solver = await (this.deps.createSolver ?? createSolver)(dns01, {
       clusterScoped,
       secretNamespace: this.deps.accounts.secretNamespaceOf(this.ch.metadata.namespace ?? "", clusterScoped),
       secrets: this.deps.secrets,
       signal: this.req.signal,
     });
+    // Counted per present/cleanUp by provider and outcome (dns01_dns_provider_requests_total).
+    return this.deps.dispatcher.instrument?.(providerName(dns01), solver) ?? solver;
+  }
+
+  /** The provider of this Challenge's solver, for metric labels; "unknown" for a malformed block. */
+  private providerLabel(): string {
+    const dns01 = this.ch.spec.solver.dns01;
+    try {
+      return dns01 ? providerName(dns01) : "unknown";
+    } catch {
+      return "unknown";
+    }
   }
 
   private async client() {

@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import { AcmeClient } from "../../acme/index.js";
+import { AcmeClient, type AcmeClientOptions } from "../../acme/index.js";
 import type { IssuerRef } from "../../crds/index.js";
 import { TemporaryError } from "../../errors.js";
 import type { Logger } from "../../log.js";
@@ -36,6 +36,8 @@ export class AcmeAccounts {
       secrets: SecretReader;
       clusterResourceNamespace: string;
       log: Logger;
+      /** Sees every ACME HTTP request (the `certmanager_http_acme_client_request_*` metrics). */
+      onRequest?: AcmeClientOptions["onRequest"];
     },
   ) {}
 
@@ -116,6 +118,7 @@ export class AcmeAccounts {
       skipTlsVerify: acme.skipTLSVerify === true,
       userAgent: "dns01-operator/0.1",
       log: this.opts.log,
+      onRequest: this.opts.onRequest,
     });
   }
 
