@@ -1,4 +1,4 @@
-import { DNS_ZONE, GO_DURATION, dnsName, issuerRef, type KindNames } from "./common.js";
+import { DNS_ZONE, conditions, GO_DURATION, dnsName, issuerRef, type KindNames } from "./common.js";
 import { s, type Infer } from "./schema.js";
 
 /** Names of the Order kind. */
@@ -109,6 +109,11 @@ const orderStatusSchema = s
     replacesRefused: s
       .string({ maxLength: 4096 })
       .describe("Why the CA refused `spec.replaces`; the order was then placed without it.")
+      .optional(),
+    conditions: conditions()
+      .describe(
+        "`Ready`: True once valid; otherwise False with the state as reason (for kstatus and Argo CD).",
+      )
       .optional(),
   })
   .describe("The order's progress, written by the operator.");

@@ -7,6 +7,7 @@ import type { SecretReader } from "../../solvers/credentials.js";
 import type { EventRecorder } from "../../kube/events.js";
 import type { Dns01Dispatcher } from "../../solvers/dispatcher.js";
 import { createSolver, providerName } from "../../solvers/registry.js";
+import { stateReadyConditions } from "../state-ready.js";
 import type { Dns01Solver, TxtRecord } from "../../solvers/types.js";
 import type { AcmeAccounts } from "../issuers/accounts.js";
 import {
@@ -393,7 +394,19 @@ class ChallengeReconcile {
     await this.patchStatus({ reason });
   }
 
+  /** Writes status, keeping the Ready condition in step with the state and reason being written. */
   private async patchStatus(status: Record<string, unknown>): Promise<void> {
-    this.ch = await this.api.patchStatus(this.ch, status, { signal: this.req.signal });
+    const cur = this.ch.status;
+    const state = "state" in status ? (status["state"] as string | undefined) : cur?.state;
+    const reason = "reason" in status ? (status["reason"] as string | undefined) : cur?.reason;
+    const conditions = stateReadyConditions(
+      "Challenge",
+      cur?.conditions,
+      state,
+      reason,
+      this.ch.metadata.generation,
+      new Date(),
+    );
+    this.ch = await this.api.patchStatus(this.ch, { ...status, conditions }, { signal: this.req.signal });
   }
 }

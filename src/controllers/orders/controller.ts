@@ -14,6 +14,7 @@ import { describeError, isAlreadyExists } from "../../kube/api-errors.js";
 import type { KubeClient } from "../../kube/client.js";
 import type { EventRecorder } from "../../kube/events.js";
 import { selectSolver } from "../../solvers/select.js";
+import { stateReadyConditions } from "../state-ready.js";
 import type { AcmeAccounts, AnyIssuerObj } from "../issuers/accounts.js";
 import {
   CERTIFICATE_LABEL,
@@ -314,8 +315,20 @@ async function reconcileOrder(
     return;
   }
 
+  // Every status write keeps the Ready condition in step with the state and reason it writes.
   const writeStatus = async (status: Record<string, unknown>): Promise<void> => {
-    await orders.patchStatus(order, status, { signal: req.signal });
+    const cur = order.status;
+    const state = "state" in status ? (status["state"] as string | undefined) : cur?.state;
+    const reason = "reason" in status ? (status["reason"] as string | undefined) : cur?.reason;
+    const conditions = stateReadyConditions(
+      "Order",
+      cur?.conditions,
+      state,
+      reason,
+      order.metadata.generation,
+      now(),
+    );
+    await orders.patchStatus(order, { ...status, conditions }, { signal: req.signal });
   };
   const fail = async (err: unknown): Promise<void> => {
     const reason = describeError(err);
