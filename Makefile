@@ -3,12 +3,17 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 RIG_DIR ?= $(CURDIR)/.rig
 export RIG_DIR
+# Node.js 24 LTS, installed into the binary cache by hack/install-deps.sh (`make deps`), runs every
+# target: npm, npx, the tests and the operators they start.
+include hack/versions.sh
+DNS01_CACHE ?= $(HOME)/.cache/dns01-operator
+export PATH := $(DNS01_CACHE)/node-v$(NODE_VERSION)/bin:$(PATH)
 JEST := NODE_OPTIONS=--experimental-vm-modules npx jest
 
 .PHONY: help deps rig-up rig-down rig-status demo test lint typecheck format unit integration e2e crds providers build bench
 
 help: ## List the targets.
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
 
 deps: ## Install Debian packages, build the rig's Go binaries (cached), npm ci.
 	@bash hack/install-deps.sh
@@ -30,7 +35,7 @@ test: deps lint typecheck ## Every check: lint, type check, then unit, integrati
 	@$(JEST) --runInBand
 
 lint: ## ESLint (type-checked rules), Prettier, and the chart's CRD copies.
-	@npx eslint . && npx prettier --check . && bash hack/sync-chart-crds.sh --check
+	@npx eslint . && npx prettier --check . && bash hack/sync-chart-crds.sh --check && npx tsx hack/gen-argocd.ts --check
 
 format: ## Rewrite files with Prettier.
 	@npx prettier --write .

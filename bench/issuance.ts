@@ -161,6 +161,9 @@ async function startOperator(env: Env): Promise<Running> {
       "--dns01-recursive-nameservers-only",
       "--health-addr",
       "127.0.0.1:0",
+      // Port 9402 may be taken by the demo or another operator of the same test.
+      "--metrics-addr",
+      "127.0.0.1:0",
     ],
     opts.source ? { source: true } : { source: false, entry: join(BUILD_DIR, "main.js") },
     opts["cpu-prof"] ? ["--cpu-prof", "--cpu-prof-dir", PROFILE_DIR] : [],

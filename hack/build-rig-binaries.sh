@@ -103,6 +103,18 @@ build_pebble() {
   mv "$gobin/pebble" "$out"
 }
 
+build_gitops_health() {
+  # Our own test helper (hack/gitops-health: kstatus and Argo CD's Lua health, from their modules),
+  # cached by the hash of its sources so a change rebuilds it.
+  local src="$here/gitops-health"
+  local sum; sum=$(cat "$src/main.go" "$src/go.mod" "$src/go.sum" | sha256sum | cut -c1-12)
+  local out="$bin/gitops-health-$sum"
+  [ -x "$out" ] && return 0
+  log "building gitops-health ($sum)"
+  (cd "$src" && go build -trimpath -ldflags "-s -w" -o "$out.tmp" .)
+  mv "$out.tmp" "$out"
+}
+
 targets=${*:-kube-apiserver etcd kubectl pebble}
 for t in $targets; do
   case "$t" in
@@ -111,6 +123,7 @@ for t in $targets; do
     kubectl) build_kubectl ;;
     helm) build_helm ;;
     pebble) build_pebble ;;
+    gitops-health) build_gitops_health ;;
     *) log "unknown target $t"; exit 2 ;;
   esac
 done

@@ -1,7 +1,9 @@
 import { createServer, type Server } from "node:http";
 import type { OperatorConfig } from "./config.js";
 import { challengeController } from "./controllers/challenges/controller.js";
+import { ariCertId } from "./acme/index.js";
 import { certificateController } from "./controllers/certificates/controller.js";
+import { pkiOutputRenderer } from "./controllers/certificates/outputs.js";
 import { AcmeAccounts } from "./controllers/issuers/accounts.js";
 import { issuerControllers } from "./controllers/issuers/controller.js";
 import {
@@ -26,15 +28,19 @@ import { KubeClient } from "./kube/client.js";
 import { loadKubeConfig } from "./kube/config.js";
 import { EventRecorder } from "./kube/events.js";
 import type { Logger } from "./log.js";
+import { OperatorMetrics, providerOfRateLimit, startMetricsServer } from "./metrics/index.js";
 import { kubeSecretReader } from "./solvers/credentials.js";
 import { Dns01Dispatcher } from "./solvers/dispatcher.js";
+import { rateLimits } from "./solvers/limits.js";
 
 /** The name of the leader election Lease. */
 export const LEASE_NAME = "dns01-operator";
 
-/** A wired operator: the manager with every informer and controller, and the health server. */
+/** A wired operator: the manager with every informer and controller, and the health and metrics servers. */
 export interface Operator {
   readonly manager: Manager;
+  /** This instance's metrics (its own registry), served on `--metrics-addr` while `run` runs. */
+  readonly metrics: OperatorMetrics;
   run(): Promise<RunResult>;
 }
 
@@ -45,9 +51,11 @@ export interface Operator {
  */
 export function buildOperator(config: OperatorConfig, log: Logger): Operator {
   const client = new KubeClient(loadKubeConfig(config.kubeconfig), { userAgent: "dns01-operator/0.1" });
+  const metrics = new OperatorMetrics({ processMetrics: true, providerOfLimit: providerOfRateLimit });
   const manager = new Manager({
     client,
     log,
+    metrics: metrics.controllerHooks(),
     ...(config.leaderElect
       ? {
           leaderElection: {
@@ -75,6 +83,9 @@ export function buildOperator(config: OperatorConfig, log: Logger): Operator {
     transform: trim,
   });
 
+  metrics.watchCaches({ certificates, challenges, issuers, clusterIssuers });
+  metrics.watchManager(manager, LEASE_NAME);
+
   const secretReader = kubeSecretReader(client);
   const events = new EventRecorder(client, "dns01-operator", log);
   const accounts = new AcmeAccounts({
@@ -88,6 +99,7 @@ export function buildOperator(config: OperatorConfig, log: Logger): Operator {
     recursiveNameservers: config.recursiveNameservers,
     recursiveNameserversOnly: config.recursiveNameserversOnly,
     log,
+    metrics: metrics.dispatcherHooks(),
   });
 
   // --workers sets every controller's concurrency.
@@ -115,6 +127,16 @@ export function buildOperator(config: OperatorConfig, log: Logger): Operator {
       issuers,
       clusterIssuers,
       issuanceBackoffBaseMs: config.issuanceBackoffBaseMs,
+      secretReader,
+      outputs: pkiOutputRenderer,
+      recordIssuance: metrics.recordIssuance,
+      renewalInfo: {
+        async fetch(issuer, certPem, signal) {
+          const acme = await accounts.clientFor(issuer, signal);
+          return acme.getRenewalInfo(certPem);
+        },
+        certId: ariCertId,
+      },
     }),
   );
   add(orderController({ client, accounts, orders, challenges, certificates }));
@@ -122,12 +144,24 @@ export function buildOperator(config: OperatorConfig, log: Logger): Operator {
 
   return {
     manager,
+    metrics,
     async run() {
       const health = await startHealthServer(config.healthAddr, manager, log);
+      let served;
+      try {
+        served = await startMetricsServer(config.metricsAddr, metrics, log);
+      } catch (err) {
+        health.close();
+        throw err;
+      }
+      // The rate limits are process-wide; this instance counts their waits while it runs.
+      metrics.watchRateLimits(rateLimits);
       try {
         return await manager.run();
       } finally {
+        metrics.close();
         health.close();
+        await served.close();
       }
     },
   };

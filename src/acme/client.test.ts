@@ -1,16 +1,17 @@
 import { createHash, createPublicKey } from "node:crypto";
 import { createServer } from "node:net";
-import { axios as acmeAxios } from "acme-client";
 import { afterEach, describe, expect, it } from "@jest/globals";
 import { TemporaryError, TerminalError } from "../errors.js";
 import { certificateInfo, verifyChain } from "../pki/certificates.js";
 import { createCsr } from "../pki/csr.js";
 import { generatePrivateKey, type PrivateKey } from "../pki/keys.js";
 import { createTestCa, issueTestCertificate } from "../pki/testing.js";
-import { AcmeClient, alternateLinks, type AcmeClientOptions } from "./client.js";
+import { ACME_ACTIONS, type AcmeRequestRecord } from "./actions.js";
+import { ariCertId } from "./ari.js";
+import { AcmeClient, alternateLinks, isReplacesRefused, type AcmeClientOptions } from "./client.js";
 import { problemOf, problemToError } from "./problems.js";
 import { dns01Challenge, type AcmeOrder } from "./resources.js";
-import { FakeAcmeServer, thumbprint, type FakeAcmeServerOptions } from "./testing.js";
+import { FakeAcmeServer, fakeCertId, thumbprint, type FakeAcmeServerOptions } from "./testing.js";
 
 const P = "urn:ietf:params:acme:error:";
 const open: { close(): unknown }[] = [];
@@ -64,6 +65,29 @@ async function solveAuthorizations(c: AcmeClient, order: AcmeOrder): Promise<voi
       (ch) => ch.status === "valid",
     );
   }
+}
+
+/** Issues a certificate for the names end to end and returns its chain and the order. */
+async function issue(
+  c: AcmeClient,
+  names: readonly string[],
+  opts: { replaces?: string } = {},
+): Promise<{ pem: string; order: AcmeOrder }> {
+  const order = await c.newOrder(names, opts);
+  await solveAuthorizations(c, order);
+  await until(
+    "the order",
+    () => c.getOrder(order.url),
+    (o) => o.status === "ready",
+  );
+  const key = await generatePrivateKey({ algorithm: "ECDSA" });
+  await c.finalize(order, await createCsr({ key, dnsNames: [...names] }));
+  const valid = await until(
+    "the order",
+    () => c.getOrder(order.url),
+    (o) => o.status === "valid",
+  );
+  return { pem: (await c.downloadCertificate(valid)).pem, order: valid };
 }
 
 describe("AcmeClient against a fake CA", () => {
@@ -472,6 +496,308 @@ describe("AcmeClient against a fake CA", () => {
   });
 });
 
+describe("AcmeClient account keys", () => {
+  it.each<[string, { algorithm: "RSA" | "ECDSA"; size: number }]>([
+    ["RSA 3072", { algorithm: "RSA", size: 3072 }],
+    ["ECDSA P-384", { algorithm: "ECDSA", size: 384 }],
+    ["ECDSA P-521", { algorithm: "ECDSA", size: 521 }],
+  ])("issues with a %s account key, every request verified by the CA", async (_what, spec) => {
+    const server = await fake();
+    const c = client(server, await generatePrivateKey(spec));
+    await c.ensureAccount();
+    const { pem } = await issue(c, ["keys.example.test"]);
+    expect(verifyChain(pem, server.root.certPem)).toEqual({ valid: true });
+  });
+});
+
+describe("AcmeClient renewal information (ARI)", () => {
+  it("reads an issued certificate's window and the CA's Retry-After with an unauthenticated GET", async () => {
+    const server = await fake();
+    const c = client(server, await generatePrivateKey({ algorithm: "ECDSA" }));
+    await c.ensureAccount();
+    const { pem } = await issue(c, ["ari.example.test"]);
+    expect(await c.supportsRenewalInfo()).toBe(true);
+    expect(ariCertId(pem)).toBe(fakeCertId(pem));
+
+    const info = await c.getRenewalInfo(pem);
+    const leaf = certificateInfo(pem);
+    const ideal = leaf.notBefore.getTime() + ((leaf.notAfter.getTime() - leaf.notBefore.getTime()) * 2) / 3;
+    expect(info?.suggestedWindow.start.getTime()).toBeCloseTo(ideal - 86_400_000, -4);
+    expect(info?.suggestedWindow.end.getTime()).toBeCloseTo(ideal + 86_400_000, -4);
+    expect(info?.retryAfterMs).toBe(21_600_000);
+    expect(info?.explanationURL).toBeUndefined();
+    const get = server.requests.at(-1);
+    expect(get).toEqual({ method: "GET", path: `/renewal-info/${fakeCertId(pem)}` });
+  });
+
+  it("sees a window the CA moved, with its explanation URL", async () => {
+    const server = await fake();
+    const c = client(server, await generatePrivateKey({ algorithm: "ECDSA" }));
+    await c.ensureAccount();
+    const { pem } = await issue(c, ["moved.example.test"]);
+    const start = new Date(Date.now() - 60_000);
+    const end = new Date(Date.now() + 60_000);
+    server.setRenewalInfo(
+      pem,
+      {
+        suggestedWindow: { start: start.toISOString(), end: end.toISOString() },
+        explanationURL: "https://ca.example/incident-42",
+      },
+      { "Retry-After": "3600" },
+    );
+    expect(await c.getRenewalInfo(pem)).toEqual({
+      suggestedWindow: { start, end },
+      explanationURL: "https://ca.example/incident-42",
+      retryAfterMs: 3_600_000,
+    });
+  });
+
+  it("answers undefined, asking nothing more, when the directory has no renewalInfo", async () => {
+    const server = await fake({ noRenewalInfo: true });
+    const c = client(server, await generatePrivateKey({ algorithm: "ECDSA" }));
+    await c.ensureAccount();
+    const { pem } = await issue(c, ["noari.example.test"]);
+    const before = server.requests.length;
+    expect(await c.supportsRenewalInfo()).toBe(false);
+    expect(await c.getRenewalInfo(pem)).toBeUndefined();
+    expect(server.requests.length).toBe(before);
+  });
+
+  it.each<
+    [string, { status: number; headers?: Record<string, string>; body?: unknown }, number | undefined, RegExp]
+  >([
+    [
+      "a 503 with Retry-After",
+      { status: 503, headers: { "Retry-After": "120" }, body: "busy" },
+      120_000,
+      /HTTP 503/,
+    ],
+    [
+      "a rate limit",
+      {
+        status: 429,
+        headers: { "Retry-After": "30" },
+        body: { type: `${P}rateLimited`, detail: "slow down on renewalInfo" },
+      },
+      30_000,
+      /slow down on renewalInfo/,
+    ],
+    [
+      "a 404 for a certificate the CA does not know",
+      { status: 404, body: { type: `${P}malformed`, detail: "no such certificate" } },
+      undefined,
+      /no such certificate/,
+    ],
+    [
+      "a malformed window",
+      { status: 200, headers: { "Retry-After": "60" }, body: { suggestedWindow: { start: "x" } } },
+      60_000,
+      /malformed renewal information/,
+    ],
+  ])("turns %s into a TemporaryError with the retry time", async (_what, response, retryAfterMs, message) => {
+    const server = await fake();
+    const c = client(server, await generatePrivateKey({ algorithm: "ECDSA" }));
+    await c.ensureAccount();
+    const { pem } = await issue(c, ["flaky-ari.example.test"]);
+    server.script("GET", "/renewal-info/", response);
+    const err = await caught(c.getRenewalInfo(pem));
+    expect(err).toBeInstanceOf(TemporaryError);
+    expect((err as TemporaryError).retryAfterMs).toBe(retryAfterMs);
+    expect(err.message).toMatch(message);
+    expect(err.message).toContain(`fetching renewal information for certificate ${ariCertId(pem)}`);
+  });
+});
+
+describe("AcmeClient orders that replace a certificate", () => {
+  it("sends replaces, gets an order that carries it, and the CA counts the predecessor replaced", async () => {
+    const server = await fake();
+    const c = client(server, await generatePrivateKey({ algorithm: "ECDSA" }));
+    await c.ensureAccount();
+    const first = await issue(c, ["renew.example.test"]);
+    const replaces = ariCertId(first.pem);
+    const second = await issue(c, ["renew.example.test"], { replaces });
+    expect(second.order.replaces).toBe(replaces);
+    const newOrders = server.signedRequests.filter((r) => r.path === "/new-order");
+    expect(newOrders.at(-1)?.payload).toMatchObject({ replaces });
+    expect(newOrders[0]?.payload).not.toHaveProperty("replaces");
+    expect(server.replacedCertIds).toEqual([replaces]);
+  });
+
+  it("recognises every way a CA refuses replaces, and nothing else", async () => {
+    const server = await fake();
+    const key = await generatePrivateKey({ algorithm: "ECDSA" });
+    const c = client(server, key);
+    await c.ensureAccount();
+    const first = await issue(c, ["refuse.example.test"]);
+    const replaces = ariCertId(first.pem);
+    await issue(c, ["refuse.example.test"], { replaces });
+
+    const already = await caught(c.newOrder(["refuse.example.test"], { replaces }));
+    expect(isReplacesRefused(already)).toBe(true);
+    expect(already).toBeInstanceOf(TerminalError);
+    expect(already).toMatchObject({ reason: "AlreadyReplaced", replaces });
+    expect(already.message).toMatch(
+      /^creating an order for refuse\.example\.test: the CA refused to let this order replace certificate .*already has a replacement order \[alreadyReplaced\]$/,
+    );
+
+    const unknown = await caught(c.newOrder(["refuse.example.test"], { replaces: "AAAA.BBBB" }));
+    expect(isReplacesRefused(unknown)).toBe(true);
+    const garbage = await caught(c.newOrder(["refuse.example.test"], { replaces: "not-a-cert-id" }));
+    expect(isReplacesRefused(garbage)).toBe(true);
+
+    const other = client(server, await generatePrivateKey({ algorithm: "ECDSA" }));
+    await other.ensureAccount();
+    const second = await issue(c, ["refuse2.example.test"]);
+    const foreign = await caught(
+      other.newOrder(["refuse2.example.test"], { replaces: ariCertId(second.pem) }),
+    );
+    expect(isReplacesRefused(foreign)).toBe(true);
+
+    // Not a refusal of replaces: a rate limit on such an order, or a refusal without replaces.
+    server.rateLimit("POST", "/new-order", 60);
+    const limited = await caught(c.newOrder(["refuse2.example.test"], { replaces: ariCertId(second.pem) }));
+    expect(isReplacesRefused(limited)).toBe(false);
+    expect(limited).toBeInstanceOf(TemporaryError);
+    expect(limited).toMatchObject({ retryAfterMs: 60_000 });
+    const plain = await caught(c.newOrder(["bad_name.example.test"]));
+    expect(isReplacesRefused(plain)).toBe(false);
+
+    // Retrying without replaces, as the Order controller does, works.
+    expect((await c.newOrder(["refuse.example.test"])).status).toBe("pending");
+  });
+});
+
+describe("AcmeClient request observer", () => {
+  it("reports every HTTP request once, with cert-manager's action names, for an apex and wildcard issuance", async () => {
+    const server = await fake();
+    const seen: AcmeRequestRecord[] = [];
+    const c = client(server, await generatePrivateKey({ algorithm: "ECDSA" }), {
+      onRequest: (r) => seen.push(r),
+    });
+    await c.ensureAccount({ email: "ops@example.test" });
+    const accountRequests = seen.length;
+    const names = ["count.example.test", "*.count.example.test"];
+    const order = await c.newOrder(names);
+    for (const url of order.authorizations) {
+      const challenge = dns01Challenge(await c.getAuthorization(url))!;
+      await c.dns01Value(challenge);
+      await c.acceptChallenge(challenge);
+      // The fake validates on the first read after the answer, as a CA that is quick would.
+      expect((await c.getChallenge(challenge.url)).status).toBe("valid");
+    }
+    const ready = await c.getOrder(order.url);
+    expect(ready.status).toBe("ready");
+    await c.finalize(
+      ready,
+      await createCsr({ key: await generatePrivateKey({ algorithm: "ECDSA" }), dnsNames: names }),
+    );
+    const valid = await until(
+      "the order",
+      () => c.getOrder(order.url),
+      (o) => o.status === "valid",
+    );
+    await c.downloadCertificate(valid);
+
+    expect(seen).toHaveLength(server.requests.length);
+    expect(seen.map((r) => r.method)).toEqual(server.requests.map((r) => r.method));
+    for (const r of seen) {
+      expect(ACME_ACTIONS).toContain(r.action);
+      expect(r.status).toBeGreaterThanOrEqual(200);
+      expect(r.durationSeconds).toBeGreaterThanOrEqual(0);
+      expect(r.url.startsWith(server.baseUrl)).toBe(true);
+    }
+    expect(seen.slice(0, 2).map((r) => [r.action, r.method])).toEqual([
+      ["discover", "GET"],
+      ["register_account", "POST"],
+    ]);
+    const byAction = (a: string) => seen.filter((r) => r.action === a && r.method === "POST").length;
+    expect([
+      byAction("authorize_order"),
+      byAction("get_authorization"),
+      byAction("accept_challenge"),
+      byAction("get_challenge"),
+      byAction("create_order_cert"),
+      byAction("fetch_cert"),
+    ]).toEqual([1, 2, 2, 2, 1, 1]);
+    // No newNonce at all: the fake, like Boulder, puts a Replay-Nonce on every answer (the
+    // directory's included), and each one serves the next request.
+    expect(seen.filter((r) => r.method === "HEAD")).toHaveLength(0);
+    // The issuance itself (account registration aside): newOrder, 2 authorizations, 2 accepts,
+    // 2 challenge reads, order reads until valid, finalize, download.
+    const issuance = seen.length - accountRequests;
+    expect(issuance).toBeLessThanOrEqual(14);
+  });
+
+  it("reports a request that got no answer with an undefined status", async () => {
+    const server = await fake();
+    server.script("GET", "/dir", { status: 200, hang: true });
+    const seen: AcmeRequestRecord[] = [];
+    const c = client(server, await generatePrivateKey({ algorithm: "ECDSA" }), {
+      timeoutMs: 100,
+      onRequest: (r) => seen.push(r),
+    });
+    await caught(c.ensureAccount());
+    expect(seen).toEqual([
+      {
+        action: "discover",
+        method: "GET",
+        url: server.directoryUrl,
+        status: undefined,
+        durationSeconds: expect.any(Number),
+      },
+    ]);
+  });
+
+  it("keeps working when the observer throws", async () => {
+    const server = await fake();
+    const c = client(server, await generatePrivateKey({ algorithm: "ECDSA" }), {
+      onRequest: () => {
+        throw new Error("observer bug");
+      },
+    });
+    expect((await c.ensureAccount()).status).toBe("valid");
+  });
+
+  it("retries a badNonce with the nonce that answer carried, without a newNonce round trip", async () => {
+    const server = await fake();
+    const c = client(server, await generatePrivateKey({ algorithm: "ECDSA" }));
+    await c.ensureAccount();
+    const order = await c.newOrder(["nonce.example.test"]);
+    server.rejectNonces(1, "/order/");
+    expect((await c.getOrder(order.url)).status).toBe("pending");
+    const [rejected, retried] = server.signedRequests.slice(-2);
+    expect(rejected?.protectedHeader?.["nonce"]).not.toBe(retried?.protectedHeader?.["nonce"]);
+    expect(c.badNonceRetries).toBe(1);
+    expect(server.requests.filter((r) => r.method === "HEAD")).toHaveLength(0);
+  });
+
+  it("signs many requests at once against a CA that hands out nonces only from newNonce", async () => {
+    const server = await fake({ nonceOnlyFromNewNonce: true });
+    const c = client(server, await generatePrivateKey({ algorithm: "ECDSA" }));
+    await c.ensureAccount();
+    const order = await c.newOrder(["many.example.test"]);
+    const orders = await Promise.all(Array.from({ length: 12 }, () => c.getOrder(order.url)));
+    expect(orders.every((o) => o.status === "pending")).toBe(true);
+    const heads = server.requests.filter((r) => r.method === "HEAD").length;
+    expect(heads).toBe(server.signedRequests.length);
+  });
+
+  it("drops every pooled nonce after a badNonce, so a restarted CA costs one retry, not one per nonce", async () => {
+    const server = await fake();
+    const c = client(server, await generatePrivateKey({ algorithm: "ECDSA" }));
+    await c.ensureAccount();
+    const order = await c.newOrder(["restart.example.test"]);
+    // Eight requests at once pool eight nonces from their answers.
+    await Promise.all(Array.from({ length: 8 }, () => c.getOrder(order.url)));
+    server.forgetNonces();
+    const before = c.badNonceRetries;
+    expect((await c.getOrder(order.url)).status).toBe("pending");
+    // Three at once would each take a stale pooled nonce, had the first badNonce not dropped them.
+    await Promise.all(Array.from({ length: 3 }, () => c.getOrder(order.url)));
+    expect(c.badNonceRetries - before).toBe(1);
+  });
+});
+
 describe("AcmeClient TLS trust", () => {
   it("trusts exactly its own CA bundle, skips verification only when told, and leaves others alone", async () => {
     const ca = await createTestCa({ commonName: "Fake HTTPS CA" });
@@ -500,8 +826,6 @@ describe("AcmeClient TLS trust", () => {
     expect((await client(server, await key(), { skipTlsVerify: true }).ensureAccount()).status).toBe("valid");
     // Skipping verification for one client did not make a later one trusting.
     expect(await caught(client(server, await key()).ensureAccount())).toBeInstanceOf(TemporaryError);
-    // Nor did anything touch acme-client's process-wide axios instance.
-    expect(acmeAxios.defaults.httpsAgent).toBeUndefined();
   });
 });
 

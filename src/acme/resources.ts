@@ -37,6 +37,10 @@ export interface AcmeOrder {
   readonly expires?: string | undefined;
   /** Why the order is invalid, when it is. */
   readonly error?: AcmeProblem | undefined;
+  /** The ACME profile the CA applied, when it reports one. */
+  readonly profile?: string | undefined;
+  /** The ARI certID of the certificate this order replaces, as the CA recorded it (RFC 9773). */
+  readonly replaces?: string | undefined;
   /** The server's Retry-After on this answer, when it sent one (a polling hint). */
   readonly retryAfterMs?: number | undefined;
 }
@@ -133,6 +137,8 @@ export function toOrder(url: string, data: unknown, retryAfterMs?: number): Acme
     certificate: optStr(o, "certificate"),
     expires: optStr(o, "expires"),
     error: asProblem(o["error"]),
+    profile: optStr(o, "profile"),
+    replaces: optStr(o, "replaces"),
     retryAfterMs,
   };
 }

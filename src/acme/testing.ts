@@ -1,8 +1,10 @@
 /**
- * A small in-process ACME CA for unit tests: it checks what a real CA checks (JWS signatures,
- * one-time nonces, the `url` header, account key IDs, external account binding MACs) and issues
- * real chains from a test CA, while tests can script faults (badNonce bursts, rate limits, 5xx,
- * hanging connections) and decide when challenges turn valid. Not for production use.
+ * A small in-process ACME CA for unit tests: it checks what a real CA checks (JWS signatures and
+ * that `alg` fits the key, one-time nonces, the `url` header, `jwk` only for newAccount and `kid`
+ * otherwise, empty POST-as-GET payloads, external account binding MACs), issues real chains from
+ * a test CA, serves ARI renewal windows (RFC 9773) and honours `replaces`, while tests can script
+ * faults (badNonce bursts, rate limits with Retry-After, 5xx, hanging connections) and decide
+ * when challenges turn valid. Not for production use.
  */
 import { createHash, createHmac, createPublicKey, randomBytes, verify, type JsonWebKey } from "node:crypto";
 import http from "node:http";
@@ -27,6 +29,8 @@ export interface FakeResponse {
   readonly body?: unknown;
   /** Never answer (to test client timeouts). */
   readonly hang?: boolean;
+  /** This is a newNonce answer: it carries a Replay-Nonce even with `nonceOnlyFromNewNonce`. */
+  readonly nonce?: boolean;
 }
 
 interface Script {
@@ -43,6 +47,16 @@ interface FakeOrder {
   certificate?: string;
   error?: unknown;
   profile?: string;
+  replaces?: string;
+  account: string;
+}
+
+interface FakeIssued {
+  readonly leafPem: string;
+  readonly account: string;
+  replaced: boolean;
+  /** A scripted renewalInfo answer (`setRenewalInfo`), instead of the computed window. */
+  renewalInfo?: { body: unknown; headers: Record<string, string> };
 }
 
 interface FakeAuthz {
@@ -71,6 +85,10 @@ export interface FakeAcmeServerOptions {
    * fails it with an incorrectResponse problem; "processing" leaves it processing.
    */
   readonly challengeOutcome?: "valid" | "invalid" | "processing";
+  /** Leave `renewalInfo` out of the directory, as a CA without ARI does. Default false. */
+  readonly noRenewalInfo?: boolean;
+  /** Send Replay-Nonce only from newNonce, so that every signed request needs a newNonce first. */
+  readonly nonceOnlyFromNewNonce?: boolean;
 }
 
 const P = "urn:ietf:params:acme:error:";
@@ -86,6 +104,8 @@ export class FakeAcmeServer {
   readonly #authzs = new Map<string, FakeAuthz>();
   readonly #challenges = new Map<string, FakeChallenge>();
   readonly #certs = new Map<string, string[]>();
+  /** Issued leaves by their RFC 9773 certID, computed from the DER independently of the client. */
+  readonly #issued = new Map<string, FakeIssued>();
   readonly #scripts: Script[] = [];
   #seq = 0;
   readonly #pending = new Set<http.ServerResponse>();
@@ -156,6 +176,44 @@ export class FakeAcmeServer {
       () => ({ status: 400, body: { type: `${P}badNonce`, detail: "JWS has an invalid anti-replay nonce" } }),
       times,
     );
+  }
+
+  /** Answers the next `times` requests to `pathPrefix` with 429 rateLimited and a Retry-After. */
+  rateLimit(method: string, pathPrefix: string, retryAfterSeconds: number, times = 1): void {
+    this.script(
+      method,
+      pathPrefix,
+      {
+        status: 429,
+        headers: { "Retry-After": String(retryAfterSeconds) },
+        body: { type: `${P}rateLimited`, detail: "too many requests for this account, retry later" },
+      },
+      times,
+    );
+  }
+
+  /**
+   * Overrides the renewalInfo answer for an issued certificate, as Pebble's management
+   * `POST /set-renewal-info/` does. `body` is sent as JSON; headers default to a 6 h Retry-After.
+   */
+  setRenewalInfo(
+    certPem: string,
+    body: unknown,
+    headers: Record<string, string> = { "Retry-After": "21600" },
+  ): void {
+    const issued = this.#issued.get(fakeCertId(certPem));
+    if (!issued) throw new Error("setRenewalInfo: this fake did not issue that certificate");
+    issued.renewalInfo = { body, headers };
+  }
+
+  /** The certIDs of certificates replaced by a finalized order, as the CA records them. */
+  get replacedCertIds(): string[] {
+    return [...this.#issued.entries()].filter(([, c]) => c.replaced).map(([id]) => id);
+  }
+
+  /** Forgets every nonce handed out, as a restarted CA does: each one is a badNonce from now on. */
+  forgetNonces(): void {
+    this.#nonces.clear();
   }
 
   /** The signed requests (POSTs) received so far. */
@@ -237,7 +295,8 @@ export class FakeAcmeServer {
       this.#pending.add(res);
       return;
     }
-    const headers: Record<string, string> = { "Replay-Nonce": this.#nonce(), ...(r.headers ?? {}) };
+    const headers: Record<string, string> = { ...(r.headers ?? {}) };
+    if (!this.opts.nonceOnlyFromNewNonce || r.nonce) headers["Replay-Nonce"] = this.#nonce();
     let body = "";
     if (typeof r.body === "string") {
       body = r.body;
@@ -265,12 +324,20 @@ export class FakeAcmeServer {
           newOrder: this.#url("/new-order"),
           revokeCert: this.#url("/revoke"),
           keyChange: this.#url("/key-change"),
+          ...(this.opts.noRenewalInfo ? {} : { renewalInfo: this.#url("/renewal-info") }),
           meta: { externalAccountRequired: this.opts.eabKeys !== undefined },
         },
       };
     }
     if ((r.method === "HEAD" || r.method === "GET") && r.path === "/nonce") {
-      return { status: r.method === "HEAD" ? 200 : 204, headers: { "Cache-Control": "no-store" } };
+      return {
+        status: r.method === "HEAD" ? 200 : 204,
+        headers: { "Cache-Control": "no-store" },
+        nonce: true,
+      };
+    }
+    if (r.method === "GET" && r.path.startsWith("/renewal-info/") && !this.opts.noRenewalInfo) {
+      return this.#renewalInfo(r.path.slice("/renewal-info/".length));
     }
     if (r.method !== "POST" || !jws || !r.protectedHeader) {
       return { status: 405, body: { type: `${P}malformed`, detail: `${r.method} ${r.path} is not allowed` } };
@@ -291,10 +358,25 @@ export class FakeAcmeServer {
         body: { type: `${P}unauthorized`, detail: "JWS url header does not match the request" },
       };
     }
+    if ((h["jwk"] === undefined) === (h["kid"] === undefined)) {
+      return {
+        status: 400,
+        body: { type: `${P}malformed`, detail: "JWS must carry exactly one of jwk and kid" },
+      };
+    }
+    if (r.path !== "/new-acct" && h["jwk"] !== undefined) {
+      return {
+        status: 400,
+        body: { type: `${P}malformed`, detail: `${r.path} must be signed with kid, not jwk` },
+      };
+    }
     let jwk: JsonWebKey | undefined;
     let accountId: string | undefined;
     if (r.path === "/new-acct") {
       jwk = h["jwk"] as JsonWebKey | undefined;
+      if (jwk && "d" in jwk) {
+        return { status: 400, body: { type: `${P}malformed`, detail: "the jwk header holds a private key" } };
+      }
     } else {
       const kid = typeof h["kid"] === "string" ? h["kid"] : "";
       accountId = kid.startsWith(this.#url("/acct/")) ? kid.slice(this.#url("/acct/").length) : undefined;
@@ -302,7 +384,16 @@ export class FakeAcmeServer {
       if (!jwk)
         return { status: 400, body: { type: `${P}accountDoesNotExist`, detail: `no account ${kid}` } };
     }
-    if (!jwk || !verifyJws(jws, jwk, String(h["alg"]))) {
+    if (!jwk || expectedAlg(jwk) !== h["alg"]) {
+      return {
+        status: 400,
+        body: {
+          type: `${P}badSignatureAlgorithm`,
+          detail: `alg ${String(h["alg"])} does not fit the account key`,
+        },
+      };
+    }
+    if (!verifyJws(jws, jwk, String(h["alg"]))) {
       return { status: 400, body: { type: `${P}malformed`, detail: "JWS verification error" } };
     }
     if (r.path === "/new-acct") return this.#newAccount(r, jwk);
@@ -373,19 +464,27 @@ export class FakeAcmeServer {
         return { status: 200, body: this.#accountBody(id) };
       }
       case "new-order":
-        return this.#newOrder(payload as Record<string, unknown>);
+        return this.#newOrder(payload as Record<string, unknown>, accountId);
       case "order":
+        if (payload !== "") return postAsGetOnly(r.path);
         return this.#orderResponse(id);
       case "authz": {
+        if (payload !== "") return postAsGetOnly(r.path);
         const a = this.#authzs.get(id);
         if (!a) return notFound(r.path);
         return { status: 200, body: this.#authzBody(id) };
       }
       case "chall":
-        return payload === "" ? this.#challengeGet(id) : this.#challengeAccept(id);
+        if (payload === "") return this.#challengeGet(id);
+        // RFC 8555 section 7.5.1: the client responds with an empty JSON object.
+        if (typeof payload !== "object" || payload === null || Object.keys(payload).length > 0) {
+          return { status: 400, body: { type: `${P}malformed`, detail: "a challenge response must be {}" } };
+        }
+        return this.#challengeAccept(id);
       case "finalize":
         return this.#finalize(id, payload as Record<string, unknown>);
       case "cert": {
+        if (payload !== "") return postAsGetOnly(r.path);
         const chains = this.#certs.get(id);
         if (!chains) return notFound(r.path);
         const alt = r.path.split("/")[3];
@@ -398,8 +497,42 @@ export class FakeAcmeServer {
     }
   }
 
-  #newOrder(payload: Record<string, unknown>): FakeResponse {
+  #newOrder(payload: Record<string, unknown>, account: string): FakeResponse {
     const identifiers = (payload["identifiers"] ?? []) as { type: string; value: string }[];
+    const replaces = payload["replaces"];
+    if (replaces !== undefined) {
+      if (typeof replaces !== "string" || !/^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/.test(replaces)) {
+        return {
+          status: 400,
+          body: {
+            type: `${P}malformed`,
+            detail: `replaces ${JSON.stringify(replaces)} is not an ARI certID`,
+          },
+        };
+      }
+      const old = this.#issued.get(replaces);
+      if (!old) {
+        return {
+          status: 404,
+          body: { type: `${P}malformed`, detail: `no certificate ${replaces} to replace` },
+        };
+      }
+      if (old.account !== account) {
+        return {
+          status: 403,
+          body: { type: `${P}unauthorized`, detail: "the certificate to replace belongs to another account" },
+        };
+      }
+      if (old.replaced) {
+        return {
+          status: 409,
+          body: {
+            type: `${P}alreadyReplaced`,
+            detail: `certificate ${replaces} already has a replacement order`,
+          },
+        };
+      }
+    }
     for (const i of identifiers) {
       if (i.type !== "dns" || !/^(\*\.)?([a-z0-9-]+\.)+[a-z0-9-]+$/i.test(i.value)) {
         return {
@@ -431,7 +564,9 @@ export class FakeAcmeServer {
       status: "pending",
       identifiers,
       authorizations,
+      account,
       ...(typeof payload["profile"] === "string" ? { profile: payload["profile"] } : {}),
+      ...(typeof replaces === "string" ? { replaces } : {}),
     });
     const res = this.#orderResponse(id);
     return { ...res, status: 201, headers: { Location: this.#url(`/order/${id}`) } };
@@ -457,6 +592,7 @@ export class FakeAcmeServer {
         ...(o.certificate ? { certificate: o.certificate } : {}),
         ...(o.error ? { error: o.error } : {}),
         ...(o.profile ? { profile: o.profile } : {}),
+        ...(o.replaces ? { replaces: o.replaces } : {}),
       },
     };
   }
@@ -514,6 +650,30 @@ export class FakeAcmeServer {
     return { status: 200, body: this.#challengeBody(id) };
   }
 
+  #renewalInfo(certId: string): FakeResponse {
+    const issued = this.#issued.get(certId);
+    if (!issued) {
+      return { status: 404, body: { type: `${P}malformed`, detail: `no certificate ${certId}` } };
+    }
+    if (issued.renewalInfo) {
+      return { status: 200, headers: issued.renewalInfo.headers, body: issued.renewalInfo.body };
+    }
+    // Like Pebble: a two-day window around the point two thirds into the validity.
+    const cert = new x509.X509Certificate(issued.leafPem);
+    const from = cert.notBefore.getTime();
+    const ideal = from + ((cert.notAfter.getTime() - from) * 2) / 3;
+    return {
+      status: 200,
+      headers: { "Retry-After": "21600" },
+      body: {
+        suggestedWindow: {
+          start: new Date(Math.max(from, ideal - 86_400_000)).toISOString(),
+          end: new Date(Math.min(cert.notAfter.getTime(), ideal + 86_400_000)).toISOString(),
+        },
+      },
+    };
+  }
+
   #finalize(id: string, payload: Record<string, unknown>): FakeResponse {
     const o = this.#orders.get(id);
     if (!o) return notFound(`/finalize/${id}`);
@@ -546,6 +706,10 @@ export class FakeAcmeServer {
     signTestCsr({ csrPem, issuer: this.intermediate }).then(
       (leaf) => {
         this.#certs.set(certId, [leaf + this.intermediate.certPem, leaf + this.crossIntermediate.certPem]);
+        this.#issued.set(fakeCertId(leaf), { leafPem: leaf, account: o.account, replaced: false });
+        // As Pebble does, the predecessor counts as replaced once its successor is finalized.
+        const old = o.replaces ? this.#issued.get(o.replaces) : undefined;
+        if (old) old.replaced = true;
         o.certificate = this.#url(`/cert/${certId}`);
         o.status = "valid";
       },
@@ -556,6 +720,52 @@ export class FakeAcmeServer {
     );
     return { ...this.#orderResponse(id), headers: { Location: this.#url(`/order/${id}`) } };
   }
+}
+
+function postAsGetOnly(path: string): FakeResponse {
+  return {
+    status: 400,
+    body: { type: `${P}malformed`, detail: `POST-as-GET to ${path} must have an empty payload` },
+  };
+}
+
+/** The JWS alg a key must use (RFC 7518): RS256 for RSA here, ES256/384/512 by curve. */
+function expectedAlg(jwk: JsonWebKey): string | undefined {
+  if (jwk.kty === "RSA") return "RS256";
+  return { "P-256": "ES256", "P-384": "ES384", "P-521": "ES512" }[jwk.crv ?? ""];
+}
+
+/**
+ * The RFC 9773 certID of a PEM leaf, read straight from the DER (Certificate → TBSCertificate →
+ * [0] version → serialNumber INTEGER, content bytes as they are), so that a client computing it
+ * another way is checked, not copied.
+ */
+export function fakeCertId(certPem: string): string {
+  const der = new x509.X509Certificate(certPem).rawData;
+  const buf = Buffer.from(der);
+  const cert = tlv(buf, 0);
+  const tbs = tlv(buf, cert.start);
+  let field = tlv(buf, tbs.start);
+  if (field.tag === 0xa0) field = tlv(buf, field.end);
+  if (field.tag !== 0x02) throw new Error("fakeCertId: no serialNumber INTEGER");
+  const serial = buf.subarray(field.start, field.end);
+  const aki = new x509.X509Certificate(certPem).getExtension(x509.AuthorityKeyIdentifierExtension);
+  if (!aki?.keyId) throw new Error("fakeCertId: no AKI");
+  return `${Buffer.from(aki.keyId, "hex").toString("base64url")}.${serial.toString("base64url")}`;
+}
+
+/** One DER tag-length-value at `at`: its tag, where its content starts and where it ends. */
+function tlv(buf: Buffer, at: number): { tag: number; start: number; end: number } {
+  const tag = buf[at] ?? 0;
+  let len = buf[at + 1] ?? 0;
+  let start = at + 2;
+  if (len & 0x80) {
+    const n = len & 0x7f;
+    len = 0;
+    for (let i = 0; i < n; i++) len = len * 256 + (buf[start + i] ?? 0);
+    start += n;
+  }
+  return { tag, start, end: start + len };
 }
 
 function notFound(path: string): FakeResponse {

@@ -1,18 +1,19 @@
 /**
- * The HTTP layer under acme-client, one per client: its own TLS trust (an Issuer's caBundle, or
- * skipTLSVerify), a deadline per request, and no retry loop that sleeps. acme-client's default
- * transport is a process-wide axios instance whose interceptor sleeps and retries 5xx/429/network
- * errors for up to minutes (and for as long as a Retry-After asks); a controller worker must not.
- * Every answer that is an error becomes a TemporaryError or TerminalError here, with the ACME
- * problem document kept as its cause; only badNonce is handed back for the client to retry.
+ * The HTTP layer under the ACME client, one per client: its own TLS trust (an Issuer's caBundle,
+ * or skipTLSVerify), keep-alive connections, a deadline per request, the pool of unused nonces
+ * from Replay-Nonce headers, the request observer, and no retry loop that sleeps: a controller
+ * worker must never wait out a Retry-After. Every answer that is an error becomes a
+ * TemporaryError or TerminalError here, with the ACME problem document kept as its cause; only
+ * badNonce is handed back (as BadNonceError) for the client to sign again.
  */
 import http from "node:http";
 import https from "node:https";
 import type { Logger } from "../log.js";
 import { TemporaryError, TerminalError } from "../errors.js";
+import type { AcmeAction, AcmeRequestRecord } from "./actions.js";
 import { asProblem, parseRetryAfter, problemToError, type AcmeProblem } from "./problems.js";
 
-/** What acme-client's HttpClient expects back from `request()`: the subset of an axios response it reads. */
+/** An answer: status, lower-case headers, and the body (parsed when it is JSON, text otherwise). */
 export interface HttpResponse {
   readonly status: number;
   readonly headers: Readonly<Record<string, string | undefined>>;
@@ -28,12 +29,27 @@ export interface TransportOptions {
   /** Deadline for one request, connection included. Default 30 s. */
   readonly timeoutMs?: number | undefined;
   readonly userAgent?: string | undefined;
+  /** Called once per HTTP request, after its answer (or its failure). Must not throw. */
+  readonly onRequest?: ((r: AcmeRequestRecord) => void) | undefined;
   readonly log?: Logger | undefined;
+}
+
+/** One request: what it is for (the metric's action), an optional JSON body and extra headers. */
+export interface RequestOptions {
+  readonly action: AcmeAction;
+  /** Sent as JSON; with it the Content-Type is `application/jose+json` (RFC 8555 section 6.2). */
+  readonly body?: unknown;
+  readonly headers?: Readonly<Record<string, string>>;
+  /** Return error answers (>= 400, badNonce included) instead of throwing; `answerError` maps them. */
+  readonly returnErrors?: boolean;
+  /** Leave this answer's Replay-Nonce out of the pool: the caller uses it itself (newNonce). */
+  readonly keepNonce?: boolean;
 }
 
 /** Pooled nonces older than this are dropped: a CA may expire them (a badNonce would be retried anyway). */
 const NONCE_MAX_AGE_MS = 60_000;
 const NONCE_POOL_SIZE = 32;
+const BAD_NONCE = "urn:ietf:params:acme:error:badNonce";
 
 /** Thrown for a badNonce answer: the request had no effect and can be signed again with a new nonce. */
 export class BadNonceError extends Error {
@@ -59,12 +75,13 @@ const NETWORK_ERROR_CODES = new Set([
   "ECONNABORTED",
 ]);
 
-/** One client's HTTP connection pool and request function. */
+/** One client's HTTP connection pool, nonce pool and request function. */
 export class AcmeTransport {
   readonly #agent: https.Agent;
   readonly #plainAgent: http.Agent;
   readonly #timeoutMs: number;
   readonly #userAgent: string;
+  readonly #onRequest: ((r: AcmeRequestRecord) => void) | undefined;
   readonly #log: Logger | undefined;
   /** Unused nonces from Replay-Nonce headers, newest last. */
   readonly #nonces: { value: string; at: number }[] = [];
@@ -78,47 +95,61 @@ export class AcmeTransport {
     });
     this.#plainAgent = new http.Agent({ keepAlive: true, maxSockets: 8 });
     this.#timeoutMs = opts.timeoutMs ?? 30_000;
-    this.#userAgent = opts.userAgent ?? "dns01-operator acme-client/5.4.0";
+    this.#userAgent = opts.userAgent ?? "dns01-operator";
+    this.#onRequest = opts.onRequest;
     this.#log = opts.log;
   }
 
   /**
    * Sends one request and returns the answer when it is a success (< 400). Throws BadNonceError for
-   * badNonce, TemporaryError for network trouble, 5xx, 429 and retryable problems, TerminalError
-   * for the rest; the CA's problem detail is in the message.
+   * badNonce, TemporaryError for network trouble, 5xx, 429 and retryable problems (with the
+   * server's Retry-After), TerminalError for the rest; the CA's problem detail is in the message.
+   * Every answer's Replay-Nonce goes into the pool, error answers' too (RFC 8555 section 6.5).
    */
-  async request(
-    url: string,
-    method: string,
-    opts: { data?: unknown; headers?: Record<string, string> } = {},
-  ): Promise<HttpResponse> {
+  async request(url: string, method: string, opts: RequestOptions): Promise<HttpResponse> {
     const verb = method.toUpperCase();
     const what = `${verb} ${url}`;
-    // acme-client HEADs newNonce before every signed request; a nonce from an earlier answer's
-    // Replay-Nonce header serves as well (RFC 8555 section 7.2) and saves a round trip (and,
-    // since node drops a keep-alive connection after such a HEAD, a TLS handshake).
-    if (verb === "HEAD") {
-      const pooled = this.#takeNonce();
-      if (pooled !== undefined) return { status: 200, headers: { "replay-nonce": pooled }, data: "" };
+    const started = process.hrtime.bigint();
+    let res: HttpResponse;
+    try {
+      res = await this.#send(url, verb, opts);
+    } catch (err) {
+      this.#observe(opts.action, verb, url, undefined, started);
+      throw err;
     }
-    const started = Date.now();
-    const res = await this.#send(url, verb, opts);
-    const fresh = res.headers["replay-nonce"];
-    if (verb !== "HEAD" && fresh) this.#putNonce(fresh);
-    this.#log?.debug("ACME request", { method: verb, url, status: res.status, ms: Date.now() - started });
-    if (res.status < 400) return res;
+    this.#observe(opts.action, verb, url, res.status, started);
+    this.#log?.debug("ACME request", { action: opts.action, method: verb, url, status: res.status });
 
-    const retryAfterMs = parseRetryAfter(res.headers["retry-after"]);
-    const problem = asProblem(res.data, res.status);
-    if (problem) {
-      if (problem.type === "urn:ietf:params:acme:error:badNonce") throw new BadNonceError(problem, what);
-      throw problemToError(problem, { httpStatus: res.status, request: what, retryAfterMs });
+    const problem = res.status >= 400 ? asProblem(res.data, res.status) : undefined;
+    // After a badNonce the pooled nonces are suspect (the CA may have restarted and forgotten
+    // them all); the one in this answer is fresh.
+    if (problem?.type === BAD_NONCE) this.#nonces.length = 0;
+    const fresh = res.headers["replay-nonce"];
+    if (fresh && !opts.keepNonce) this.#putNonce(fresh);
+    if (res.status < 400 || opts.returnErrors) return res;
+    throw answerError(res, what);
+  }
+
+  /** An unused nonce from an earlier answer, if a fresh one is pooled (RFC 8555 section 7.2). */
+  takeNonce(): string | undefined {
+    return this.#takeNonce();
+  }
+
+  #observe(
+    action: AcmeAction,
+    method: string,
+    url: string,
+    status: number | undefined,
+    started: bigint,
+  ): void {
+    if (!this.#onRequest) return;
+    const durationSeconds = Number(process.hrtime.bigint() - started) / 1e9;
+    try {
+      this.#onRequest({ action, method, url, status, durationSeconds });
+    } catch (err) {
+      // An observer's bug must not fail an ACME step; say so once per occurrence.
+      this.#log?.warn("ACME request observer failed", { error: (err as Error).message });
     }
-    const message = `ACME server answered ${what} with HTTP ${res.status}`;
-    if (res.status >= 500 || res.status === 429 || res.status === 408) {
-      throw new TemporaryError(message, retryAfterMs);
-    }
-    throw new TerminalError(message, "UnexpectedResponse");
   }
 
   #takeNonce(): string | undefined {
@@ -141,11 +172,7 @@ export class AcmeTransport {
     this.#plainAgent.destroy();
   }
 
-  #send(
-    url: string,
-    verb: string,
-    opts: { data?: unknown; headers?: Record<string, string> },
-  ): Promise<HttpResponse> {
+  #send(url: string, verb: string, opts: RequestOptions): Promise<HttpResponse> {
     let target: URL;
     try {
       target = new URL(url);
@@ -156,14 +183,12 @@ export class AcmeTransport {
     if (!secure && target.protocol !== "http:") {
       return Promise.reject(new TerminalError(`unsupported ACME URL scheme in "${url}"`, "InvalidURL"));
     }
-    const body =
-      opts.data === undefined || opts.data === null ? undefined : Buffer.from(JSON.stringify(opts.data));
+    const body = opts.body === undefined ? undefined : Buffer.from(JSON.stringify(opts.body));
     const headers: Record<string, string> = {
       "User-Agent": this.#userAgent,
       Accept: "application/json, application/problem+json, application/pem-certificate-chain, */*",
       ...(opts.headers ?? {}),
     };
-    // acme-client's own request() sets this; we replace that function, so we set it (RFC 8555 6.2).
     if (body) {
       headers["Content-Type"] ??= "application/jose+json";
       headers["Content-Length"] = String(body.length);
@@ -217,6 +242,24 @@ export class AcmeTransport {
       req.end(body);
     });
   }
+}
+
+/**
+ * The error for an answer >= 400: BadNonceError for badNonce, TemporaryError for 5xx, 429, 408
+ * and retryable problems (with the answer's Retry-After), TerminalError for the rest.
+ */
+export function answerError(res: HttpResponse, what: string): Error {
+  const retryAfterMs = parseRetryAfter(res.headers["retry-after"]);
+  const problem = asProblem(res.data, res.status);
+  if (problem) {
+    if (problem.type === BAD_NONCE) return new BadNonceError(problem, what);
+    return problemToError(problem, { httpStatus: res.status, request: what, retryAfterMs });
+  }
+  const message = `ACME server answered ${what} with HTTP ${res.status}`;
+  if (res.status >= 500 || res.status === 429 || res.status === 408) {
+    return new TemporaryError(message, retryAfterMs);
+  }
+  return new TerminalError(message, "UnexpectedResponse");
 }
 
 function networkError(err: Error, what: string, timeoutMs: number): Error {

@@ -9,7 +9,7 @@ export const CHALLENGE_NAMES: KindNames = {
   listKind: "ChallengeList",
   plural: "challenges",
   singular: "challenge",
-  shortNames: ["dnschallenge"],
+  shortNames: ["dchal"],
   categories: ["dns01"],
 };
 

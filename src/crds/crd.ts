@@ -115,7 +115,30 @@ export function rootSchema(def: KindDefinition): JsonSchema {
       kind: { type: "string", description: `Kind of the object: ${def.names.kind}.` },
       metadata: { type: "object" },
       spec: def.spec.toJsonSchema(),
-      status: def.status.toJsonSchema(),
+      status: statusSchema(def.status.toJsonSchema()),
+    },
+  };
+}
+
+/**
+ * A kind's status schema with `observedGeneration`, which every status write records (see
+ * ResourceClient.patchStatus). It defaults to 0, and so does `status` itself, so an object the
+ * operator has never written reads as "generation 1 not yet observed": kstatus and Argo CD then
+ * call it InProgress instead of assuming a status-less object is current.
+ */
+function statusSchema(status: JsonSchema): JsonSchema {
+  return {
+    ...status,
+    default: { observedGeneration: 0 },
+    properties: {
+      ...status.properties,
+      observedGeneration: {
+        type: "integer",
+        format: "int64",
+        minimum: 0,
+        default: 0,
+        description: "The metadata.generation whose spec this status was computed from.",
+      },
     },
   };
 }

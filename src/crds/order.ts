@@ -7,7 +7,7 @@ export const ORDER_NAMES: KindNames = {
   listKind: "OrderList",
   plural: "orders",
   singular: "order",
-  shortNames: ["dnsorder"],
+  shortNames: ["dorder"],
   categories: ["dns01"],
 };
 

@@ -44,6 +44,8 @@ export interface JsonSchema {
   "x-kubernetes-map-type"?: "atomic" | "granular";
   "x-kubernetes-preserve-unknown-fields"?: true;
   "x-kubernetes-validations"?: ValidationRule[];
+  /** A structural default; the apiserver applies it on create, update and when reading from etcd. */
+  default?: unknown;
 }
 
 /** Options of a CEL rule besides the expression and its message. */

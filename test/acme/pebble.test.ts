@@ -9,7 +9,16 @@ import { readFileSync } from "node:fs";
 import https from "node:https";
 import { createServer } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "@jest/globals";
-import { AcmeClient, dns01Challenge, dns01RecordName, type AcmeClientOptions } from "../../src/acme/index.js";
+import {
+  AcmeClient,
+  ariCertId,
+  dns01Challenge,
+  dns01RecordName,
+  isReplacesRefused,
+  type AcmeClientOptions,
+  type AcmeOrder,
+  type AcmeRequestRecord,
+} from "../../src/acme/index.js";
 import { TemporaryError, TerminalError } from "../../src/errors.js";
 import {
   certificateInfo,
@@ -52,6 +61,30 @@ function httpsGet(url: string, ca: string): Promise<string> {
   });
 }
 
+/** POSTs JSON to Pebble's management API (trusting the rig's CA); returns the status and body. */
+function httpsPostJson(url: string, body: unknown, ca: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const req = https.request(
+      url,
+      {
+        method: "POST",
+        ca,
+        headers: { "Content-Type": "application/json", "User-Agent": "dns01-operator tests" },
+      },
+      (res) => {
+        let text = "";
+        res.setEncoding("utf8");
+        res.on("data", (c: string) => (text += c));
+        res.on("end", () => {
+          resolve(`${res.statusCode ?? 0} ${text}`.trim());
+        });
+      },
+    );
+    req.on("error", reject);
+    req.end(JSON.stringify(body));
+  });
+}
+
 /** Adds or deletes one TXT value (never the whole RRset) with a TSIG-signed nsupdate. */
 function nsupdate(op: "add" | "delete", fqdn: string, value: string): void {
   const [host, port] = rigVar("DNS_SERVER").split(":");
@@ -83,13 +116,14 @@ async function until<T>(
   read: () => Promise<T>,
   done: (v: T) => boolean,
   ms = 30_000,
+  everyMs = 100,
 ): Promise<T> {
   const deadline = Date.now() + ms;
   for (;;) {
     const v = await read();
     if (done(v)) return v;
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}: ${JSON.stringify(v)}`);
-    await new Promise((r) => setTimeout(r, 100));
+    await new Promise((r) => setTimeout(r, everyMs));
   }
 }
 
@@ -100,6 +134,63 @@ async function caught(p: Promise<unknown>): Promise<Error> {
     return err as Error;
   }
   throw new Error("expected a rejection");
+}
+
+/**
+ * One issuance the way the controllers drive it: order, publish both TXT values, accept, poll
+ * (every 250 ms) until valid, remove the values, finalize, poll, download. Returns the chain.
+ */
+async function issueOnPebble(
+  c: AcmeClient,
+  names: readonly string[],
+  opts: { replaces?: string } = {},
+): Promise<{ pem: string; order: AcmeOrder }> {
+  // Pebble picks a random profile for an order that names none; the window below assumes 90 days.
+  const order = await c.newOrder(names, { profile: "default", ...opts });
+  const published: { fqdn: string; value: string }[] = [];
+  try {
+    const authzs = await Promise.all(order.authorizations.map((u) => c.getAuthorization(u)));
+    for (const authz of authzs) {
+      if (authz.status === "valid") continue; // Pebble reuses some authorizations
+      const challenge = dns01Challenge(authz)!;
+      const value = await c.dns01Value(challenge);
+      nsupdate("add", dns01RecordName(authz), value);
+      published.push({ fqdn: dns01RecordName(authz), value });
+    }
+    for (const authz of authzs) {
+      if (authz.status !== "valid") await c.acceptChallenge(dns01Challenge(authz)!);
+    }
+    for (const authz of authzs) {
+      const done = await until(
+        "the authorization",
+        () => c.getAuthorization(authz.url),
+        (a) => a.status !== "pending",
+        30_000,
+        250,
+      );
+      expect(done.status).toBe("valid");
+    }
+  } finally {
+    for (const p of published) nsupdate("delete", p.fqdn, p.value);
+  }
+  const ready = await until(
+    "the order",
+    () => c.getOrder(order.url),
+    (o) => o.status !== "pending",
+    30_000,
+    250,
+  );
+  const key = await generatePrivateKey({ algorithm: "ECDSA" });
+  await c.finalize(ready, await createCsr({ key, dnsNames: [...names] }));
+  const valid = await until(
+    "the order",
+    () => c.getOrder(order.url),
+    (o) => o.status !== "processing",
+    30_000,
+    250,
+  );
+  expect(valid.status).toBe("valid");
+  return { pem: (await c.downloadCertificate(valid)).pem, order: valid };
 }
 
 beforeAll(async () => {
@@ -252,4 +343,72 @@ describe("the ACME layer against Pebble", () => {
     for (let i = 0; i < 150; i++) expect((await c.getOrder(order.url)).status).toBe("pending");
     expect(c.badNonceRetries).toBeGreaterThan(0);
   }, 60_000);
+
+  it("reads an issued certificate's renewal window, sees Pebble move it, and orders the successor with replaces", async () => {
+    const seen: AcmeRequestRecord[] = [];
+    const c = await newClient({ onRequest: (r) => seen.push(r) });
+    await c.ensureAccount();
+    expect(await c.supportsRenewalInfo()).toBe(true);
+    const apex = `ari-${randomBytes(4).toString("hex")}.${ZONE}`;
+    const names = [apex, `*.${apex}`];
+    const before = seen.length;
+    const first = await issueOnPebble(c, names);
+    const issuance = seen.slice(before);
+    // The requests of one apex+wildcard issuance, polls included; the scale issue wants <= 14.
+    const perAction = new Map<string, number>();
+    for (const r of issuance) perAction.set(r.action, (perAction.get(r.action) ?? 0) + 1);
+    process.stdout.write(
+      `apex+wildcard issuance on Pebble: ${issuance.length} requests ${JSON.stringify(Object.fromEntries(perAction))}\n`,
+    );
+    // Fixed part: newOrder, 2 authorizations read, 2 accepts, finalize, download (nonce HEADs aside).
+    expect(
+      issuance.filter((r) => r.method !== "HEAD" && !r.action.startsWith("get_")).length,
+    ).toBeLessThanOrEqual(6);
+    expect(issuance.every((r) => r.status !== undefined && r.status < 500)).toBe(true);
+
+    // Pebble's own window: two days around the point two thirds into the validity.
+    const leaf = certificateInfo(first.pem);
+    const info = await c.getRenewalInfo(first.pem);
+    expect(info).toBeDefined();
+    const ideal = leaf.notAfter.getTime() - (leaf.notAfter.getTime() + 1000 - leaf.notBefore.getTime()) / 3;
+    expect(Math.abs((info?.suggestedWindow.start.getTime() ?? 0) - (ideal - 86_400_000))).toBeLessThan(5_000);
+    expect(Math.abs((info?.suggestedWindow.end.getTime() ?? 0) - (ideal + 86_400_000))).toBeLessThan(5_000);
+    expect(info?.retryAfterMs).toBe(6 * 3_600_000);
+    const ariRequest = seen.at(-1);
+    expect(ariRequest).toMatchObject({ action: "get_renewal_info", method: "GET", status: 200 });
+    expect(ariRequest?.url.endsWith(`/${ariCertId(first.pem)}`)).toBe(true);
+
+    // The management API moves the window to now (wfe.go SetRenewalInfo: the PEM and a literal answer).
+    const start = new Date(Date.now() - 3_600_000);
+    const end = new Date(Date.now() + 60_000);
+    const answer = await httpsPostJson(
+      `${rigVar("PEBBLE_MANAGEMENT_URL")}/set-renewal-info/`,
+      {
+        certificate: first.pem,
+        ariResponse: JSON.stringify({
+          suggestedWindow: { start: start.toISOString(), end: end.toISOString() },
+          explanationURL: "https://pebble.example/why",
+        }),
+      },
+      caBundlePem,
+    );
+    expect(answer).toBe("200");
+    const moved = await c.getRenewalInfo(first.pem);
+    expect(moved?.suggestedWindow).toEqual({ start, end });
+    expect(moved?.explanationURL).toBe("https://pebble.example/why");
+
+    // The successor names its predecessor; Pebble accepts and echoes it.
+    const replaces = ariCertId(first.pem);
+    const second = await issueOnPebble(c, names, { replaces });
+    expect(second.order.replaces).toBe(replaces);
+    expect(certificateInfo(second.pem).serialNumber).not.toBe(leaf.serialNumber);
+
+    // Once the successor is finalized Pebble counts the predecessor replaced: a third order
+    // naming it is refused in a way the Order controller recognises, and goes through without it.
+    const refused = await caught(c.newOrder(names, { profile: "default", replaces }));
+    expect(isReplacesRefused(refused)).toBe(true);
+    expect(refused).toMatchObject({ reason: "AlreadyReplaced" });
+    expect(refused.message).toContain("already has a replacement order");
+    expect((await c.newOrder(names)).status).toBe("pending");
+  }, 120_000);
 });

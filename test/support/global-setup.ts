@@ -42,8 +42,8 @@ export function rigHealthy(rigDir: string): boolean {
 }
 
 /**
- * Jest global setup for integration and e2e suites. It reuses the developer's rig when one is up
- * in `.rig/` (or in RIG_DIR), and otherwise starts a private rig in a temporary directory, owned
+ * Jest global setup for integration and e2e suites. It starts a private rig in a temporary
+ * directory (or, with DNS01_TEST_REUSE_RIG=1, reuses the one up in `.rig/` or RIG_DIR), owned
  * by this process: a watchdog tears it down when the test run ends in any way, Ctrl-C included.
  * The rig's variables are copied into process.env, which the test workers inherit.
  *
@@ -57,12 +57,17 @@ export default function globalSetup(): void {
     process.env["RIG_EXTERNAL_KUBECONFIG"] = kubeconfig;
   }
   const already = process.env["DNS01_TEST_RIG_OWNED"];
+  // A rig that is already up (the one `make demo` leaves, say) may have an operator running that
+  // this test run did not start, and that operator would reconcile the tests' objects too. So the
+  // suites start a private rig unless told to reuse one with DNS01_TEST_REUSE_RIG=1, which is for a
+  // developer iterating on one test against `make rig-up` with no operator of their own running.
+  const reuse = process.env["DNS01_TEST_REUSE_RIG"] === "1";
   const shared =
     already !== undefined && already !== "" ? already : (process.env["RIG_DIR"] ?? resolve(repoRoot, ".rig"));
   let rigDir = shared;
   if (already && rigHealthy(already)) {
     // Another jest project of this run started it already.
-  } else if (rigHealthy(shared)) {
+  } else if (reuse && rigHealthy(shared)) {
     process.env["DNS01_TEST_RIG_OWNED"] = "";
   } else {
     rigDir = mkdtempSync(join(tmpdir(), "dns01-rig-"));

@@ -77,6 +77,10 @@ export class ResourceClient<T extends KubeObject> {
    * default the patch is conditional on `obj`'s resourceVersion, so a status computed from a stale
    * object fails with 409 rather than overwrite newer state; pass `{ resourceVersion: false }` to
    * write unconditionally.
+   *
+   * Every status write also records `status.observedGeneration`: the generation of `obj`, whose
+   * spec the status was computed from. GitOps tools (kstatus, Argo CD) trust a status only when
+   * it is current, so this is set in the one place every controller writes status through.
    */
   patchStatus(
     obj: T,
@@ -86,10 +90,15 @@ export class ResourceClient<T extends KubeObject> {
     const { namespace, name } = this.nameOf(obj);
     const rv = obj.metadata?.resourceVersion;
     const metadata = opts.resourceVersion === false || rv === undefined ? undefined : { resourceVersion: rv };
+    const generation = obj.metadata?.generation;
+    const withGeneration =
+      generation !== undefined && typeof status === "object" && status !== null && !Array.isArray(status)
+        ? { ...status, observedGeneration: generation }
+        : status;
     return this.patch(
       namespace,
       name,
-      { ...(metadata ? { metadata } : {}), status },
+      { ...(metadata ? { metadata } : {}), status: withGeneration },
       {
         subresource: "status",
         ...(opts.signal ? { signal: opts.signal } : {}),
