@@ -536,7 +536,10 @@ describe("renewal left running on Pebble 2.10's short and default profiles", () 
     await createObject(c, certificate(ariName, "ari", [`${ariName}.example.test`]));
     await readyAt(ariName, 1, 120_000);
     const moved = ariMoved;
-    if (moved === undefined) throw new Error(`the proxy never saw the certificate of ${ariName}`);
+    if (moved === undefined)
+      throw new Error(
+        `the window of ${ariName}'s certificate was not moved: ${ariProxy.hookErrors.map(String).join("; ") || "the proxy never saw it"}`,
+      );
     await readyAt(ariName, 2, Math.max(1_000, moved.at + 60_000 - Date.now()));
     const renewedAt = Date.now();
     const orders = (await c.custom.listNamespacedCustomObject({

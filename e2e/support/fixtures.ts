@@ -61,7 +61,15 @@ export async function pebbleManagement(method: "GET" | "POST", path: string, bod
   return new Promise((resolveBody, reject) => {
     request(
       url,
-      { ca, method, headers: body === undefined ? {} : { "content-type": "application/json" } },
+      {
+        ca,
+        method,
+        headers: {
+          // Pebble refuses every request without one (RFC 8555 section 6.1), management ones too.
+          "user-agent": "dns01-operator-e2e",
+          ...(body === undefined ? {} : { "content-type": "application/json" }),
+        },
+      },
       (res) => {
         const chunks: Buffer[] = [];
         res.on("data", (c: Buffer) => chunks.push(c));
