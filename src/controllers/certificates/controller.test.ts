@@ -343,6 +343,32 @@ describe("the Certificate controller", () => {
     expect(cond("Ready")?.message).toContain("no TXT record found"); // what to fix stays visible
   });
 
+  it("records a failed first issuance and Ready=Failed with the CA's message in one status write", async () => {
+    s = await setup();
+    seedCert();
+    expect((await reconcile()).ok).toBe(true);
+    failOrder("acme: urn:ietf:params:acme:error:rejectedIdentifier: no such name");
+    expect((await reconcile()).ok).toBe(true);
+    const failureWrites = s.rig.cluster
+      .writes({ resource: "certificates", subresource: "status" })
+      .map(
+        (c) =>
+          (
+            c.body as {
+              status?: {
+                failedIssuanceAttempts?: number;
+                conditions?: { type: string; reason: string; message: string }[];
+              };
+            }
+          ).status,
+      )
+      .filter((st) => st?.failedIssuanceAttempts === 1);
+    expect(failureWrites).toHaveLength(1);
+    const ready = failureWrites[0]?.conditions?.find((c) => c.type === "Ready");
+    expect(ready).toMatchObject({ reason: "Failed" });
+    expect(ready?.message).toContain("no such name");
+  });
+
   it("turns Ready False when the Secret is deleted after a failure", async () => {
     s = await setup();
     seedCert();

@@ -468,8 +468,13 @@ async function issue(ctx: CertContext, obs: Observed): Promise<ReconcileResult> 
     return;
   }
   if (state !== undefined && ORDER_FINAL_STATES.has(state)) {
-    const failed = await recordFailure(ctx, order);
-    await applyReadiness(ctx, obs);
+    const failed = await recordFailure(ctx, order, (failure) =>
+      readyState({
+        notReady: notReady({ secret: obs.facts, now: ctx.now }),
+        trigger: obs.trigger,
+        lastFailure: failure,
+      }),
+    );
     const retryAt = backoffUntil({
       failedAttempts: failed,
       lastFailureTime: formatTime(ctx.now),

@@ -282,16 +282,26 @@ const noSecrets = {
 
 /**
  * Records a failed Order: Issuing=False with the CA's reason, the attempt count and generation
- * (a spec change skips the backoff), and deletes the next key so the retry starts afresh.
+ * (a spec change skips the backoff), Ready as `readyAfter` decides from the new failure, and
+ * deletes the next key so the retry starts afresh.
  */
-export async function recordFailure(ctx: CertContext, order: OrderObj): Promise<number> {
+export async function recordFailure(
+  ctx: CertContext,
+  order: OrderObj,
+  readyAfter?: (lastFailure: string) => { status: "True" | "False"; reason: string; message: string },
+): Promise<number> {
   const cert = ctx.cert;
   const reason =
     order.status?.reason ?? `order ${order.metadata.name ?? ""} is ${order.status?.state ?? "failed"}`;
   const message = `The certificate request has failed to complete and will be retried: ${reason}`;
   const attempts = (cert.status?.failedIssuanceAttempts ?? 0) + 1;
+  let conditions = ctx.withCondition(ctx.conditions(), "Issuing", "False", "Failed", message);
+  // Ready moves in the same write: a watcher must never see the failure recorded with Ready still
+  // telling the story from before the attempt.
+  const ready = readyAfter?.(message);
+  if (ready) conditions = ctx.withCondition(conditions, "Ready", ready.status, ready.reason, ready.message);
   await ctx.patchStatus({
-    conditions: ctx.withCondition(ctx.conditions(), "Issuing", "False", "Failed", message),
+    conditions,
     lastFailureTime: formatTime(ctx.now),
     lastFailureMessage: message,
     failedIssuanceAttempts: attempts,
