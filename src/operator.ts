@@ -44,7 +44,10 @@ export interface Operator {
  * leader election and the health endpoints.
  */
 export function buildOperator(config: OperatorConfig, log: Logger): Operator {
-  const client = new KubeClient(loadKubeConfig(config.kubeconfig), { userAgent: "dns01-operator/0.1" });
+  const client = new KubeClient(loadKubeConfig(config.kubeconfig), {
+    userAgent: "dns01-operator/0.1",
+    rateLimit: { qps: config.kubeApiQps, burst: config.kubeApiBurst },
+  });
   const manager = new Manager({
     client,
     log,
