@@ -2,10 +2,12 @@
  * Memory benchmark: the compiled operator's idle RSS with one ClusterIssuer registered, and where
  * that memory goes.
  *
- *   npx tsx bench/memory.ts [--settle 15000] [--dist <dir> | --no-build] [--no-snapshot] [--shared-rig]
+ *   npx tsx bench/memory.ts [--settle 15000] [--dist <dir> --commit <sha>]... [--no-build]
+ *                           [--no-snapshot] [--shared-rig]
  *
- * It builds the operator into bench/.out/memory-dist (never dist/; --dist measures a build made
- * elsewhere, e.g. of an older commit, which needs a package.json and node_modules beside it), starts a private rig (with
+ * It builds the operator into bench/.out/memory-dist (never dist/). Each --dist instead measures a
+ * build made elsewhere (an older commit's, say: it needs a package.json and node_modules beside
+ * it), one after the other on the same rig, so that before and after are compared alike. It starts a private rig (with
  * --shared-rig it reuses RIG_DIR's), registers the rig's ClusterIssuer (Pebble + RFC 2136), and:
  *
  * 1. runs `node dist/main.js` as deployed until the ClusterIssuer is Ready, leaves it alone for
@@ -33,9 +35,9 @@ const { values: opts } = parseArgs({
   options: {
     settle: { type: "string", default: "15000" },
     "no-build": { type: "boolean", default: false },
-    dist: { type: "string" },
-    /** The commit a --dist build was made from, for the results. */
-    commit: { type: "string" },
+    dist: { type: "string", multiple: true },
+    /** The commit each --dist build was made from, in the same order, for the results. */
+    commit: { type: "string", multiple: true },
     "no-snapshot": { type: "boolean", default: false },
     "shared-rig": { type: "boolean", default: false },
   },
@@ -43,7 +45,7 @@ const { values: opts } = parseArgs({
 const SETTLE_MS = Number(opts.settle);
 if (!Number.isInteger(SETTLE_MS) || SETTLE_MS < 0) throw new Error("--settle must be a number of ms");
 /** Inside the repository so that the build finds node_modules; ignored by eslint and git. */
-const BUILD_DIR = opts.dist !== undefined ? resolvePath(opts.dist) : join(repoRoot, "bench/.out/memory-dist");
+const BUILD_DIR = join(repoRoot, "bench/.out/memory-dist");
 const SNAPSHOT_DIR = join(repoRoot, "bench/.out/heap");
 
 const progress = (line: string): void => {
@@ -119,16 +121,17 @@ function operatorFlags(rig: Rig, ns: string): string[] {
 
 /** Run 1: dist/main.js as deployed; idle VmRSS and a heap snapshot. */
 async function deployed(
+  dist: string,
   flags: string[],
   issuerReady: () => Promise<boolean>,
 ): Promise<{ idleRssMiB: number; rssSamplesMiB: number[]; heap?: HeapSummary; snapshot?: string }> {
   rmSync(SNAPSHOT_DIR, { recursive: true, force: true });
   mkdirSync(SNAPSHOT_DIR, { recursive: true });
-  const child = spawn(
-    process.execPath,
-    ["--heapsnapshot-signal=SIGUSR2", join(BUILD_DIR, "main.js"), ...flags],
-    { cwd: SNAPSHOT_DIR, env: { ...process.env, NODE_OPTIONS: "" }, stdio: ["ignore", "inherit", "inherit"] },
-  );
+  const child = spawn(process.execPath, ["--heapsnapshot-signal=SIGUSR2", join(dist, "main.js"), ...flags], {
+    cwd: SNAPSHOT_DIR,
+    env: { ...process.env, NODE_OPTIONS: "" },
+    stdio: ["ignore", "inherit", "inherit"],
+  });
   const pid = child.pid;
   if (pid === undefined) throw new Error("the operator did not start");
   const exited = new Promise<void>((done) => {
@@ -187,10 +190,10 @@ interface Phase {
 }
 
 /** Run 2: the same wiring phase by phase (bench/memory-phases.ts). */
-function phases(flags: string[]): Phase[] {
+function phases(dist: string, flags: string[]): Phase[] {
   const r = spawnSync(
     process.execPath,
-    ["--expose-gc", join(repoRoot, "bench/memory-phases.ts"), BUILD_DIR, String(SETTLE_MS), "--", ...flags],
+    ["--expose-gc", join(repoRoot, "bench/memory-phases.ts"), dist, String(SETTLE_MS), "--", ...flags],
     { cwd: repoRoot, env: { ...process.env, NODE_OPTIONS: "" }, encoding: "utf8", timeout: 180_000 },
   );
   if (r.status !== 0) throw new Error(`memory-phases.ts failed (${String(r.status)}): ${r.stderr}`);
@@ -201,16 +204,7 @@ function phases(flags: string[]): Phase[] {
 }
 
 /** Run 3: the RSS each runtime dependency (and the operator's own graph) adds on import, alone. */
-function importCosts(): { module: string; rssMiB: number }[] {
-  const pkg = JSON.parse(readFileSync(join(repoRoot, "package.json"), "utf8")) as {
-    dependencies?: Record<string, string>;
-  };
-  const modules = [
-    ...Object.keys(pkg.dependencies ?? {}),
-    "@kubernetes/client-node",
-    join(BUILD_DIR, "kube/config.js"),
-    join(BUILD_DIR, "operator.js"),
-  ];
+function importCosts(modules: readonly string[]): { module: string; rssMiB: number }[] {
   const seen = new Set<string>();
   const out: { module: string; rssMiB: number }[] = [];
   for (const module of modules) {
@@ -231,67 +225,88 @@ function importCosts(): { module: string; rssMiB: number }[] {
       progress(`import of ${module} failed: ${r.stderr.split("\n")[0] ?? ""}`);
       continue;
     }
-    out.push({ module: module.replace(repoRoot + "/", ""), rssMiB: round(Number(r.stdout) / 1048576) });
+    out.push({ module, rssMiB: round(Number(r.stdout) / 1048576) });
   }
   return out.sort((a, b) => b.rssMiB - a.rssMiB);
 }
 
 async function main(): Promise<void> {
-  if (!opts["no-build"] && opts.dist === undefined) {
-    progress(`building the operator into ${BUILD_DIR}`);
-    rmSync(BUILD_DIR, { recursive: true, force: true });
-    execFileSync("npx", ["tsc", "-p", "tsconfig.build.json", "--outDir", BUILD_DIR], {
-      cwd: repoRoot,
-      stdio: "inherit",
-    });
+  const builds: { dist: string; commit: string }[] = (opts.dist ?? []).map((d, i) => ({
+    dist: resolvePath(d),
+    commit: opts.commit?.[i] ?? d,
+  }));
+  if (builds.length === 0) {
+    if (!opts["no-build"]) {
+      progress(`building the operator into ${BUILD_DIR}`);
+      rmSync(BUILD_DIR, { recursive: true, force: true });
+      execFileSync("npx", ["tsc", "-p", "tsconfig.build.json", "--outDir", BUILD_DIR], {
+        cwd: repoRoot,
+        stdio: "inherit",
+      });
+    }
+    const head = execFileSync("git", ["rev-parse", "--short", "HEAD"], { cwd: repoRoot, encoding: "utf8" });
+    builds.push({ dist: BUILD_DIR, commit: head.trim() });
   }
-  if (!existsSync(join(BUILD_DIR, "main.js"))) throw new Error(`no build in ${BUILD_DIR}`);
-  const commit =
-    opts.commit ??
-    execFileSync("git", ["rev-parse", "--short", "HEAD"], { cwd: repoRoot, encoding: "utf8" }).trim();
+  for (const b of builds) if (!existsSync(join(b.dist, "main.js"))) throw new Error(`no build in ${b.dist}`);
   const rig = useRig(opts["shared-rig"], progress);
   try {
     Object.assign(process.env, rig.env);
     const clients = testClients();
-    const sfx = randomBytes(3).toString("hex");
-    const ns = `memory-${sfx}`;
-    await clients.core.createNamespace({ body: { metadata: { name: ns } } });
-    await createObject(clients, {
-      apiVersion: "v1",
-      kind: "Secret",
-      metadata: { name: "rig-tsig", namespace: ns },
-      stringData: { "tsig-secret": rig.env["TSIG_SECRET"] ?? "" },
-    });
-    const issuer = loadExample("cluster-issuer-pebble.yaml", rigIssuerVars());
-    issuer.metadata.name = `pebble-memory-${sfx}`;
-    await createObject(clients, issuer);
-    const issuerReady = async (): Promise<boolean> =>
-      condition(await getCustom(clients, "clusterissuers", issuer.metadata.name), "Ready")?.status === "True";
-    const flags = operatorFlags(rig, ns);
+    const results: unknown[] = [];
+    for (const { dist, commit } of builds) {
+      const sfx = randomBytes(3).toString("hex");
+      const ns = `memory-${sfx}`;
+      await clients.core.createNamespace({ body: { metadata: { name: ns } } });
+      await createObject(clients, {
+        apiVersion: "v1",
+        kind: "Secret",
+        metadata: { name: "rig-tsig", namespace: ns },
+        stringData: { "tsig-secret": rig.env["TSIG_SECRET"] ?? "" },
+      });
+      const issuer = loadExample("cluster-issuer-pebble.yaml", rigIssuerVars());
+      issuer.metadata.name = `pebble-memory-${sfx}`;
+      await createObject(clients, issuer);
+      const issuerReady = async (): Promise<boolean> =>
+        condition(await getCustom(clients, "clusterissuers", issuer.metadata.name), "Ready")?.status ===
+        "True";
+      const flags = operatorFlags(rig, ns);
 
-    progress("run 1: dist/main.js as deployed");
-    const run1 = await deployed(flags, issuerReady);
-    const load1 = loadavg();
-    progress(
-      `idle VmRSS ${String(run1.idleRssMiB)} MiB (load average ${load1.map((l) => l.toFixed(2)).join(" ")})`,
-    );
-    progress("run 2: phase by phase");
-    const run2 = phases(flags);
-    for (const p of run2)
-      progress(`  ${p.phase}: rss ${String(p.rssMiB)} MiB, heap used ${String(p.heapUsedMiB)} MiB`);
-    progress("run 3: import cost of each dependency");
-    const run3 = importCosts();
-    for (const c of run3) progress(`  ${c.module}: ${String(c.rssMiB)} MiB`);
-    const result = {
-      commit,
-      node: process.version,
-      loadavg: load1.map((l) => Math.round(l * 100) / 100),
-      settleMs: SETTLE_MS,
-      deployed: run1,
-      phases: run2,
-      importCostsMiB: run3,
+      progress(`${commit}: run 1, ${dist}/main.js as deployed`);
+      const run1 = await deployed(dist, flags, issuerReady);
+      const load1 = loadavg();
+      progress(
+        `idle VmRSS ${String(run1.idleRssMiB)} MiB (load average ${load1.map((l) => l.toFixed(2)).join(" ")})`,
+      );
+      progress(`${commit}: run 2, phase by phase`);
+      const run2 = phases(dist, flags);
+      for (const p of run2)
+        progress(`  ${p.phase}: rss ${String(p.rssMiB)} MiB, heap used ${String(p.heapUsedMiB)} MiB`);
+      // Another operator's ClusterIssuer would be reconciled by the next build's operator too.
+      await clients.custom.deleteClusterCustomObject({
+        group: "dns01.io",
+        version: "v1alpha1",
+        plural: "clusterissuers",
+        name: issuer.metadata.name,
+      });
+      progress(`${commit}: run 3, import cost of the operator's own modules`);
+      const own = importCosts([join(dist, "kube/config.js"), join(dist, "operator.js")]);
+      results.push({
+        commit,
+        node: process.version,
+        loadavg: load1.map((l) => Math.round(l * 100) / 100),
+        settleMs: SETTLE_MS,
+        deployed: run1,
+        phases: run2,
+        importCostsMiB: own.map((c) => ({ ...c, module: c.module.replace(`${dist}/`, "") })),
+      });
+    }
+    progress("import cost of each runtime dependency, each alone in a fresh node");
+    const pkg = JSON.parse(readFileSync(join(repoRoot, "package.json"), "utf8")) as {
+      dependencies?: Record<string, string>;
     };
-    process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
+    const deps = importCosts(Object.keys(pkg.dependencies ?? {}));
+    for (const c of deps) progress(`  ${c.module}: ${String(c.rssMiB)} MiB`);
+    process.stdout.write(`${JSON.stringify({ builds: results, dependencyImportCostsMiB: deps }, null, 2)}\n`);
   } finally {
     releaseRig(rig);
   }
