@@ -203,7 +203,10 @@ function phases(dist: string, flags: string[]): Phase[] {
     .map((l) => JSON.parse(l) as Phase);
 }
 
-/** Run 3: the RSS each runtime dependency (and the operator's own graph) adds on import, alone. */
+/**
+ * Run 3: the RSS a module adds on import, alone in a fresh node whose ESM loader is already warm.
+ * Modules share dependencies (node:crypto, tslib...), so the figures overlap and do not add up.
+ */
 function importCosts(modules: readonly string[]): { module: string; rssMiB: number }[] {
   const seen = new Set<string>();
   const out: { module: string; rssMiB: number }[] = [];
@@ -211,6 +214,9 @@ function importCosts(modules: readonly string[]): { module: string; rssMiB: numb
     if (seen.has(module)) continue;
     seen.add(module);
     const script = [
+      // Warm up the ESM loader first, so the figure is the module's own cost.
+      'await import("data:text/javascript,export default 1");',
+      "globalThis.gc();",
       "const before = process.memoryUsage().rss;",
       `await import(${JSON.stringify(module.startsWith("/") ? `file://${module}` : module)});`,
       "globalThis.gc();",
