@@ -130,7 +130,7 @@ async function deployed(
   const child = spawn(process.execPath, ["--heapsnapshot-signal=SIGUSR2", join(dist, "main.js"), ...flags], {
     cwd: SNAPSHOT_DIR,
     env: { ...process.env, NODE_OPTIONS: "" },
-    stdio: ["ignore", "inherit", "inherit"],
+    stdio: ["ignore", 2, 2],
   });
   const pid = child.pid;
   if (pid === undefined) throw new Error("the operator did not start");
