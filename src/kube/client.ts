@@ -88,13 +88,18 @@ export interface KubeClientOptions {
   /** Per-request timeout; 30 s by default. */
   timeoutMs?: number;
   userAgent?: string;
-  /** The client-side limit on requests (watches are not counted); DEFAULT_REQUEST_RATE_LIMIT by default. */
+  /**
+   * The client-side limit on requests; DEFAULT_REQUEST_RATE_LIMIT by default. Watches and
+   * leader election's Lease requests are not limited.
+   */
   rateLimit?: RequestRateLimit;
   /** The clock the rate limit waits on (tests pass a FakeClock). */
   clock?: Clock;
 }
 
 const DEFAULT_TIMEOUT_MS = 30_000;
+/** Paths the rate limit does not apply to: leader election's Leases. */
+const LEASES_PREFIX = "/apis/coordination.k8s.io/";
 const WATCH_HEADER_TIMEOUT_MS = 30_000;
 
 /**
@@ -124,7 +129,9 @@ export class KubeClient {
   /** Sends one request; resolves with the parsed JSON body, rejects with KubeApiError on a non-2xx status. */
   async request<T>(method: string, path: string, opts: RequestOptions = {}): Promise<T> {
     // Waiting for a token comes before the timeout starts: the timeout is the server's time.
-    await this.bucket.acquire(opts.signal);
+    // Leader election is exempt: a Lease renewal queued behind a burst of reconciles would miss
+    // its renew deadline, and the process would give up leadership in the middle of the burst.
+    if (!path.startsWith(LEASES_PREFIX)) await this.bucket.acquire(opts.signal);
     const timeout = AbortSignal.timeout(opts.timeoutMs ?? this.opts.timeoutMs ?? DEFAULT_TIMEOUT_MS);
     const signal = opts.signal ? AbortSignal.any([opts.signal, timeout]) : timeout;
     const body = opts.body === undefined ? undefined : JSON.stringify(opts.body);

@@ -98,7 +98,7 @@ describe("KubeClient's client-side limit", () => {
     expect(cond()).toBe(true);
   }
 
-  it("delays requests beyond the burst until the clock refills the bucket, but never a watch", async () => {
+  it("delays requests beyond the burst until the clock refills the bucket, but never a watch or a Lease request", async () => {
     const { url, seen } = await server();
     const clock = new FakeClock();
     const kc = KubeConfig.fromOptions({
@@ -116,6 +116,9 @@ describe("KubeClient's client-side limit", () => {
     // The third request is still waiting for its token, whatever real time passes.
     await realSleep(100);
     expect(seen.filter((p) => !p.startsWith("/w"))).toEqual(["/a", "/b"]);
+    // Leader election's Lease requests do not queue behind the others.
+    await client.get("/apis/coordination.k8s.io/v1/namespaces/ns/leases/l");
+    expect(seen).not.toContain("/c");
     await clock.advance(1000);
     await until(() => seen.includes("/c"));
     await Promise.all(requests);
