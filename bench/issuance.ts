@@ -30,8 +30,8 @@ import {
   rigIssuerVars,
   type Obj,
 } from "../e2e/support/fixtures.js";
+import { AcmeProxy } from "../e2e/support/acme-proxy.js";
 import {
-  AcmeCounter,
   OperatorUnderTest,
   ReadyWatch,
   cpuSecondsOf,
@@ -82,7 +82,7 @@ interface Env {
   clients: TestClients;
   ns: string;
   issuer: Obj;
-  counter: AcmeCounter | undefined;
+  counter: AcmeProxy | undefined;
   operator: OperatorUnderTest | undefined;
   watch: ReadyWatch | undefined;
 }
@@ -123,9 +123,8 @@ async function setUp(): Promise<Env> {
   });
   const vars = rigIssuerVars();
   if (!opts["no-acme-count"]) {
-    const started = await AcmeCounter.start(rig);
-    env.counter = started.counter;
-    vars["ACME_DIRECTORY_URL"] = started.directoryUrl;
+    env.counter = await AcmeProxy.forRig(rig.env);
+    vars["ACME_DIRECTORY_URL"] = env.counter.directoryUrl;
   }
   env.issuer = loadExample("cluster-issuer-pebble.yaml", vars);
   env.issuer.metadata.name = `pebble-bench-${sfx}`;
@@ -161,6 +160,9 @@ async function startOperator(env: Env): Promise<Running> {
       dns,
       "--dns01-recursive-nameservers-only",
       "--health-addr",
+      "127.0.0.1:0",
+      // Port 9402 may be taken by the demo or another operator of the same test.
+      "--metrics-addr",
       "127.0.0.1:0",
     ],
     opts.source ? { source: true } : { source: false, entry: join(BUILD_DIR, "main.js") },

@@ -1,13 +1,11 @@
 /**
- * Pieces of the issuance benchmark: the rig, an operator process with its memory readings, an
- * ACME request counter between the operator and Pebble, and a watch that notes when each
- * Certificate becomes Ready. Nothing here is used by the operator.
+ * Pieces of the issuance benchmark: the rig, an operator process with its memory readings and a
+ * watch that notes when each Certificate becomes Ready. The ACME request counter between the
+ * operator and Pebble is the e2e tests' recording proxy (e2e/support/acme-proxy.ts). Nothing here is used by the operator.
  */
 import type { KubeConfig } from "@kubernetes/client-node";
 import { execFileSync, spawn, type ChildProcess } from "node:child_process";
 import { createWriteStream, mkdtempSync, readFileSync, rmSync } from "node:fs";
-import { Agent, createServer, request, type Server } from "node:https";
-import type { IncomingMessage, ServerResponse } from "node:http";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { watchCustomObjects, type CustomObjectWatch } from "../e2e/support/watch.js";
@@ -166,103 +164,6 @@ export class OperatorUnderTest {
     const timer = setTimeout(() => child.kill("SIGKILL"), 20_000);
     await exited;
     clearTimeout(timer);
-  }
-}
-
-/**
- * An HTTPS proxy in front of Pebble that counts ACME requests by endpoint. It terminates TLS with
- * the rig's own Pebble certificate (so the operator keeps verifying the CA bundle it is given) and
- * passes the Host header on, so Pebble's URLs point back at the proxy and every request is seen.
- */
-export class AcmeCounter {
-  readonly counts = new Map<string, number>();
-  /** TLS connections the operator opened to the CA (keep-alive reuses them across requests). */
-  connections = 0;
-  private server: Server | undefined;
-  private readonly agent: Agent;
-
-  private constructor(
-    private readonly upstream: URL,
-    ca: Buffer,
-  ) {
-    this.agent = new Agent({ keepAlive: true, ca, maxSockets: 64 });
-  }
-
-  /** Starts the proxy; its directory URL replaces Pebble's in the ClusterIssuer. */
-  static async start(rig: Rig): Promise<{ counter: AcmeCounter; directoryUrl: string }> {
-    const upstream = new URL(rig.env["ACME_DIRECTORY_URL"] ?? "");
-    const counter = new AcmeCounter(upstream, readFileSync(rig.env["ACME_CA_FILE"] ?? ""));
-    const server = createServer(
-      {
-        key: readFileSync(join(rig.dir, "pki/pebble.key")),
-        cert: readFileSync(join(rig.dir, "pki/pebble.crt")),
-        keepAlive: true,
-      },
-      (req, res) => {
-        counter.forward(req, res);
-      },
-    );
-    server.on("secureConnection", () => {
-      counter.connections += 1;
-    });
-    await new Promise<void>((done) => server.listen(0, "127.0.0.1", done));
-    counter.server = server;
-    const address = server.address();
-    if (address === null || typeof address === "string") throw new Error("the ACME proxy has no port");
-    return { counter, directoryUrl: `https://127.0.0.1:${address.port}${upstream.pathname}` };
-  }
-
-  /** The total so far. */
-  total(): number {
-    let n = 0;
-    for (const v of this.counts.values()) n += v;
-    return n;
-  }
-
-  /** Counts per endpoint since `before` (a copy of `counts` taken earlier). */
-  since(before: ReadonlyMap<string, number>): Map<string, number> {
-    const out = new Map<string, number>();
-    for (const [k, v] of this.counts) {
-      const d = v - (before.get(k) ?? 0);
-      if (d > 0) out.set(k, d);
-    }
-    return out;
-  }
-
-  async close(): Promise<void> {
-    this.agent.destroy();
-    const server = this.server;
-    if (!server) return;
-    server.closeAllConnections();
-    await new Promise<void>((done) => {
-      server.close(() => {
-        done();
-      });
-    });
-  }
-
-  private forward(req: IncomingMessage, res: ServerResponse): void {
-    // Pebble's paths name the endpoint in their first segment: /order-plz, /authZ/<id>, /chalZ/<id>...
-    const endpoint = `${req.method ?? "?"} /${(req.url ?? "/").split("/")[1] ?? ""}`;
-    this.counts.set(endpoint, (this.counts.get(endpoint) ?? 0) + 1);
-    const up = request(
-      {
-        host: this.upstream.hostname,
-        port: this.upstream.port,
-        method: req.method,
-        path: req.url,
-        headers: req.headers,
-        agent: this.agent,
-      },
-      (answer) => {
-        res.writeHead(answer.statusCode ?? 502, answer.headers);
-        answer.pipe(res);
-      },
-    );
-    up.on("error", (err) => {
-      res.destroy(err);
-    });
-    req.pipe(up);
   }
 }
 

@@ -219,6 +219,9 @@ describe("an operator killed in the middle of an issuance", () => {
       "--dns01-recursive-nameservers-only",
       "--health-addr",
       "127.0.0.1:0",
+      // Port 9402 may be taken by the demo or another operator of the same test.
+      "--metrics-addr",
+      "127.0.0.1:0",
       ...LEADER_FLAGS,
     ];
     orders = await WatchRecord.start(c, ns, "orders");

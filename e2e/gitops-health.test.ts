@@ -206,17 +206,14 @@ describe("GitOps tools judge our objects by Ready and observedGeneration", () =>
   it("calls a Ready Certificate InProgress and Progressing while its new spec is not yet observed", async () => {
     await operator.stop();
     const before = await getCustom(c, "certificates", "issued", ns);
-    await c.custom.patchNamespacedCustomObject(
-      {
-        group: "dns01.io",
-        version: "v1alpha1",
-        plural: "certificates",
-        namespace: ns,
-        name: "issued",
-        body: { spec: { renewBeforePercentage: 40 } },
-      },
-      { headers: { "Content-Type": "application/merge-patch+json" } } as never,
-    );
+    await c.custom.patchNamespacedCustomObject({
+      group: "dns01.io",
+      version: "v1alpha1",
+      plural: "certificates",
+      namespace: ns,
+      name: "issued",
+      body: [{ op: "add", path: "/spec/renewBeforePercentage", value: 40 }],
+    });
     const after = await getCustom(c, "certificates", "issued", ns);
     expect((after?.metadata as { generation?: number }).generation).toBe(
       ((before?.metadata as { generation?: number }).generation ?? 0) + 1,

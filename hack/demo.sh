@@ -40,6 +40,7 @@ setsid node dist/main.js \
   --namespace "$NAMESPACE" \
   --cluster-resource-namespace "$NAMESPACE" \
   --dns01-recursive-nameservers "$DNS_SERVER" --dns01-recursive-nameservers-only \
+  --metrics-addr "${METRICS_ADDR:-127.0.0.1:9402}" \
   >"$RIG_DIR/logs/operator.log" 2>&1 </dev/null &
 echo $! > "$RIG_DIR/pids/operator"
 log "operator running (pid $(cat "$RIG_DIR/pids/operator")), logs in $RIG_DIR/logs/operator.log"
@@ -73,5 +74,6 @@ Look around with kubectl:
   kubectl -n $ns describe $cert
   kubectl -n $ns get secret $secret -o jsonpath='{.data.tls\\.crt}' | base64 -d | openssl x509 -noout -text
   tail -f $RIG_DIR/logs/operator.log
+Its metrics (cert-manager's names): curl -s ${METRICS_ADDR:-127.0.0.1:9402}/metrics | grep certmanager_certificate
 The stack stays up until: make rig-down
 TXT

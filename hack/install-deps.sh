@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs everything the rig and the tests need on a fresh Debian 12 machine: Debian packages
-# (BIND, dig/nsupdate, openssl, gettext for envsubst), the Go-built binaries (cached
+# (BIND, dig/nsupdate, openssl, gettext for envsubst, Prometheus and promtool), the Go-built binaries (cached
 # outside the repository, built only when missing), moto for Route53 tests, and node_modules.
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
@@ -8,7 +8,8 @@ log() { printf '[install-deps] %s\n' "$*" >&2; }
 
 need_apt=()
 for pair in named:bind9 dig:bind9-dnsutils nsupdate:bind9-dnsutils tsig-keygen:bind9 \
-            openssl:openssl envsubst:gettext-base curl:curl python3:python3 keytool:openjdk-17-jre-headless; do
+            openssl:openssl envsubst:gettext-base curl:curl python3:python3 keytool:openjdk-17-jre-headless \
+            promtool:prometheus prometheus:prometheus; do
   bin=${pair%%:*}; pkg=${pair##*:}
   command -v "$bin" >/dev/null 2>&1 || [ -x "/usr/sbin/$bin" ] || need_apt+=("$pkg")
 done
@@ -17,9 +18,15 @@ if [ ${#need_apt[@]} -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
+  # Without systemd, Debian's postinst starts Prometheus through its init script: stop that one
+  # (only when we just installed it, never a Prometheus the machine already ran on purpose).
+  if [[ " ${need_apt[*]} " == *" prometheus "* ]] && [ -x /etc/init.d/prometheus ]; then
+    /etc/init.d/prometheus stop >/dev/null 2>&1 || true
+  fi
 fi
-# Debian starts the services it installs where it can; the rig runs its own instances.
-command -v systemctl >/dev/null 2>&1 && systemctl disable --now named bind9 2>/dev/null || true
+# Debian starts the services it installs where it can; the rig and the tests run their own
+# instances (promtool tests the alert rules offline; the Prometheus e2e starts its own server).
+command -v systemctl >/dev/null 2>&1 && systemctl disable --now named bind9 prometheus 2>/dev/null || true
 
 bash "$repo/hack/build-rig-binaries.sh" kube-apiserver etcd kubectl helm pebble gitops-health
 

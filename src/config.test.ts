@@ -25,6 +25,13 @@ describe("parseConfig", () => {
     expect(c.leaderElect).toBe(true);
     expect(c.leaseDurationMs).toBe(15_000);
   });
+  it("serves metrics on loopback port 9402 by default and takes --metrics-addr", () => {
+    expect(parseConfig([], {}).metricsAddr).toBe("127.0.0.1:9402");
+    expect(parseConfig(["--metrics-addr", "0.0.0.0:9402"], {}).metricsAddr).toBe("0.0.0.0:9402");
+  });
+  it("refuses a --metrics-addr without a port, naming the flag", () => {
+    expect(() => parseConfig(["--metrics-addr", "localhost"], {})).toThrow(/--metrics-addr/);
+  });
   it("splits the recursive nameservers and honours --no-leader-elect", () => {
     const c = parseConfig(
       [

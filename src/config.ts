@@ -1,4 +1,5 @@
 import { parseArgs } from "node:util";
+import { parseListenAddress } from "./metrics/server.js";
 
 /** Everything the operator process is configured with (flags, then environment, then defaults). */
 export interface OperatorConfig {
@@ -21,6 +22,8 @@ export interface OperatorConfig {
   /** First wait after a failed issuance; doubles per failure up to 32 times this. */
   readonly issuanceBackoffBaseMs: number;
   readonly healthAddr: string;
+  /** host:port of the Prometheus `/metrics` endpoint (cert-manager's port, 9402). */
+  readonly metricsAddr: string;
   readonly logLevel: string;
   /** The client-side limit on API server requests (client-go's --kube-api-qps and --kube-api-burst). */
   readonly kubeApiQps: number;
@@ -74,6 +77,7 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv = pr
       workers: { type: "string", default: "10" },
       "issuance-backoff-base": { type: "string", default: "1h" },
       "health-addr": { type: "string", default: "127.0.0.1:9403" },
+      "metrics-addr": { type: "string", default: "127.0.0.1:9402" },
       "log-level": { type: "string" },
       "kube-api-qps": { type: "string", default: "20" },
       "kube-api-burst": { type: "string", default: "50" },
@@ -100,6 +104,7 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv = pr
     workers,
     issuanceBackoffBaseMs: parseDuration(values["issuance-backoff-base"]),
     healthAddr: values["health-addr"],
+    metricsAddr: values["metrics-addr"],
     logLevel: values["log-level"] ?? env["LOG_LEVEL"] ?? "info",
     kubeApiQps: Number(values["kube-api-qps"]),
     kubeApiBurst: Number(values["kube-api-burst"]),
@@ -109,6 +114,11 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv = pr
   }
   if (!Number.isInteger(config.kubeApiBurst) || config.kubeApiBurst < 1) {
     throw new Error("--kube-api-burst must be a positive integer");
+  }
+  try {
+    parseListenAddress(config.metricsAddr);
+  } catch (err) {
+    throw new Error(`--metrics-addr: ${(err as Error).message}`, { cause: err });
   }
   if (config.renewDeadlineMs >= config.leaseDurationMs) {
     throw new Error("--leader-election-renew-deadline must be shorter than the lease duration");

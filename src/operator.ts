@@ -1,9 +1,12 @@
 import { createServer, type Server } from "node:http";
 import type { OperatorConfig } from "./config.js";
 import { challengeController } from "./controllers/challenges/controller.js";
+import { ariCertId } from "./acme/index.js";
 import { certificateController } from "./controllers/certificates/controller.js";
+import { pkiOutputRenderer } from "./controllers/certificates/outputs.js";
 import { AcmeAccounts } from "./controllers/issuers/accounts.js";
 import { issuerControllers } from "./controllers/issuers/controller.js";
+import { AccountKeySecretWatch } from "./controllers/issuers/secret-watch.js";
 import {
   Kinds,
   MANAGED_BY,
@@ -26,15 +29,19 @@ import { KubeClient } from "./kube/client.js";
 import { loadKubeConfig } from "./kube/config.js";
 import { EventRecorder } from "./kube/events.js";
 import type { Logger } from "./log.js";
+import { OperatorMetrics, providerOfRateLimit, startMetricsServer } from "./metrics/index.js";
 import { kubeSecretReader } from "./solvers/credentials.js";
 import { Dns01Dispatcher } from "./solvers/dispatcher.js";
+import { rateLimits } from "./solvers/limits.js";
 
 /** The name of the leader election Lease. */
 export const LEASE_NAME = "dns01-operator";
 
-/** A wired operator: the manager with every informer and controller, and the health server. */
+/** A wired operator: the manager with every informer and controller, and the health and metrics servers. */
 export interface Operator {
   readonly manager: Manager;
+  /** This instance's metrics (its own registry), served on `--metrics-addr` while `run` runs. */
+  readonly metrics: OperatorMetrics;
   run(): Promise<RunResult>;
 }
 
@@ -48,9 +55,11 @@ export function buildOperator(config: OperatorConfig, log: Logger): Operator {
     userAgent: "dns01-operator/0.1",
     rateLimit: { qps: config.kubeApiQps, burst: config.kubeApiBurst },
   });
+  const metrics = new OperatorMetrics({ processMetrics: true, providerOfLimit: providerOfRateLimit });
   const manager = new Manager({
     client,
     log,
+    metrics: metrics.controllerHooks(),
     ...(config.leaderElect
       ? {
           leaderElection: {
@@ -78,6 +87,9 @@ export function buildOperator(config: OperatorConfig, log: Logger): Operator {
     transform: trim,
   });
 
+  metrics.watchCaches({ certificates, challenges, issuers, clusterIssuers });
+  metrics.watchManager(manager, LEASE_NAME);
+
   const secretReader = kubeSecretReader(client);
   const events = new EventRecorder(client, "dns01-operator", log);
   const accounts = new AcmeAccounts({
@@ -86,11 +98,13 @@ export function buildOperator(config: OperatorConfig, log: Logger): Operator {
     secrets: secretReader,
     clusterResourceNamespace: config.clusterResourceNamespace,
     log,
+    onRequest: metrics.acmeRequestObserver,
   });
   const dispatcher = new Dns01Dispatcher({
     recursiveNameservers: config.recursiveNameservers,
     recursiveNameserversOnly: config.recursiveNameserversOnly,
     log,
+    metrics: metrics.dispatcherHooks(),
   });
 
   // --workers sets every controller's concurrency.
@@ -104,6 +118,10 @@ export function buildOperator(config: OperatorConfig, log: Logger): Operator {
     events,
     issuers,
     clusterIssuers,
+    keySecrets: {
+      issuers: new AccountKeySecretWatch({ client, log }),
+      clusterIssuers: new AccountKeySecretWatch({ client, log }),
+    },
   })) {
     add(def);
   }
@@ -118,19 +136,56 @@ export function buildOperator(config: OperatorConfig, log: Logger): Operator {
       issuers,
       clusterIssuers,
       issuanceBackoffBaseMs: config.issuanceBackoffBaseMs,
+      secretReader,
+      outputs: pkiOutputRenderer,
+      recordIssuance: metrics.recordIssuance,
+      renewalInfo: {
+        async fetch(issuer, certPem, signal) {
+          const acme = await accounts.clientFor(issuer, signal);
+          return acme.getRenewalInfo(certPem);
+        },
+        certId: ariCertId,
+      },
     }),
   );
-  add(orderController({ client, accounts, orders, challenges, certificates }));
-  add(challengeController({ client, accounts, dispatcher, secrets: secretReader, challenges, orders }));
+  add(
+    orderController({ client, accounts, events, orders, challenges, certificates, issuers, clusterIssuers }),
+  );
+  add(
+    challengeController({
+      client,
+      accounts,
+      dispatcher,
+      secrets: secretReader,
+      events,
+      challenges,
+      orders,
+      certificates,
+      // The audit trail's counter, dns01_dns_record_changes_total{provider,action}.
+      onRecordChange: metrics.recordDnsRecordChange,
+    }),
+  );
 
   return {
     manager,
+    metrics,
     async run() {
       const health = await startHealthServer(config.healthAddr, manager, log);
+      let served;
+      try {
+        served = await startMetricsServer(config.metricsAddr, metrics, log);
+      } catch (err) {
+        health.close();
+        throw err;
+      }
+      // The rate limits are process-wide; this instance counts their waits while it runs.
+      metrics.watchRateLimits(rateLimits);
       try {
         return await manager.run();
       } finally {
+        metrics.close();
         health.close();
+        await served.close();
       }
     },
   };

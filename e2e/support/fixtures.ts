@@ -35,19 +35,56 @@ export function rigIssuerVars(): Record<string, string> {
 
 /** Fetches Pebble's root certificate (it makes a new one at every start) over its management API. */
 export async function pebbleRoot(): Promise<string> {
-  const url = new URL("/roots/0", rigVar("PEBBLE_MANAGEMENT_URL"));
+  return pebbleManagement("GET", "/roots/0");
+}
+
+/**
+ * Moves a certificate's ARI window at Pebble (management `POST /set-renewal-info/`, see Pebble's
+ * wfe.go SetRenewalInfo): from then on Pebble's renewalInfo answers for that certificate with this
+ * window instead of its own (the middle third of the lifetime, two days wide).
+ */
+export async function setPebbleRenewalWindow(certificatePem: string, start: Date, end: Date): Promise<void> {
+  const ariResponse = JSON.stringify({
+    suggestedWindow: { start: start.toISOString(), end: end.toISOString() },
+  });
+  await pebbleManagement(
+    "POST",
+    "/set-renewal-info/",
+    JSON.stringify({ Certificate: certificatePem, ARIResponse: ariResponse }),
+  );
+}
+
+/** One request to Pebble's management API (HTTPS with the rig's CA); throws unless it answers 2xx. */
+export async function pebbleManagement(method: "GET" | "POST", path: string, body?: string): Promise<string> {
+  const url = new URL(path, rigVar("PEBBLE_MANAGEMENT_URL"));
   const ca = readFileSync(rigVar("ACME_CA_FILE"));
-  return new Promise((resolvePem, reject) => {
-    request(url, { ca }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on("data", (c: Buffer) => chunks.push(c));
-      res.on("end", () => {
-        resolvePem(Buffer.concat(chunks).toString("utf8"));
-      });
-      res.on("error", reject);
-    })
+  return new Promise((resolveBody, reject) => {
+    request(
+      url,
+      {
+        ca,
+        method,
+        headers: {
+          // Pebble refuses every request without one (RFC 8555 section 6.1), management ones too.
+          "user-agent": "dns01-operator-e2e",
+          ...(body === undefined ? {} : { "content-type": "application/json" }),
+        },
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on("data", (c: Buffer) => chunks.push(c));
+        res.on("end", () => {
+          const text = Buffer.concat(chunks).toString("utf8");
+          const status = res.statusCode ?? 0;
+          if (status < 200 || status > 299)
+            reject(new Error(`Pebble ${method} ${path} answered ${status}: ${text}`));
+          else resolveBody(text);
+        });
+        res.on("error", reject);
+      },
+    )
       .on("error", reject)
-      .end();
+      .end(body);
   });
 }
 

@@ -93,6 +93,9 @@ export function rigOperatorArgs(namespace: string, extra: readonly string[] = []
     "--dns01-recursive-nameservers-only",
     "--health-addr",
     "127.0.0.1:0",
+    // Port 9402 may be taken by the demo or another operator of the same test.
+    "--metrics-addr",
+    "127.0.0.1:0",
     ...extra,
   ];
 }

@@ -42,12 +42,53 @@ export async function watchCustomObjects(
 ): Promise<CustomObjectWatch> {
   const { group, version, plural, namespace } = kind;
   const custom = kc.makeApiClient(k8s.CustomObjectsApi);
-  const list = await waitFor(`a list of ${plural} in ${namespace}`, async () => {
-    return (await custom.listNamespacedCustomObject({ group, version, plural, namespace })) as {
-      metadata?: { resourceVersion?: string };
-      items: Obj[];
-    };
-  });
+  return listThenWatch<Obj & { metadata: { resourceVersion?: string } }>(
+    kc,
+    `/apis/${group}/${version}/namespaces/${namespace}/${plural}`,
+    {},
+    `a list of ${plural} in ${namespace}`,
+    async () =>
+      (await custom.listNamespacedCustomObject({ group, version, plural, namespace })) as {
+        metadata?: { resourceVersion?: string };
+        items: (Obj & { metadata: { resourceVersion?: string } })[];
+      },
+    onEvent,
+  );
+}
+
+/**
+ * Like watchCustomObjects, for the Secrets of a namespace (optionally one of them, by name): a
+ * test that must check every version of a Secret the operator writes sees each one, in order.
+ */
+export async function watchSecrets(
+  kc: k8s.KubeConfig,
+  namespace: string,
+  onEvent: (type: WatchEventType, secret: k8s.V1Secret) => void,
+  name?: string,
+): Promise<CustomObjectWatch> {
+  const core = kc.makeApiClient(k8s.CoreV1Api);
+  const fieldSelector = name === undefined ? undefined : `metadata.name=${name}`;
+  return listThenWatch<k8s.V1Secret>(
+    kc,
+    `/api/v1/namespaces/${namespace}/secrets`,
+    fieldSelector === undefined ? {} : { fieldSelector },
+    `a list of Secrets in ${namespace}`,
+    async () =>
+      core.listNamespacedSecret({ namespace, ...(fieldSelector === undefined ? {} : { fieldSelector }) }),
+    onEvent,
+  );
+}
+
+/** The list-then-watch loop shared by both. */
+async function listThenWatch<T extends { metadata?: { resourceVersion?: string } }>(
+  kc: k8s.KubeConfig,
+  path: string,
+  query: Record<string, string>,
+  what: string,
+  listOnce: () => Promise<{ metadata?: { resourceVersion?: string }; items: T[] }>,
+  onEvent: (type: WatchEventType, obj: T) => void,
+): Promise<CustomObjectWatch> {
+  const list = await waitFor(what, listOnce);
   for (const obj of list.items) onEvent("ADDED", obj);
   let resourceVersion = list.metadata?.resourceVersion;
   let stopped = false;
@@ -62,14 +103,14 @@ export async function watchCustomObjects(
   const connect = async (): Promise<void> => {
     try {
       current = await new k8s.Watch(kc).watch(
-        `/apis/${group}/${version}/namespaces/${namespace}/${plural}`,
-        { resourceVersion, allowWatchBookmarks: true },
-        (type: string, obj: Obj & { metadata: { resourceVersion?: string } }) => {
+        path,
+        { ...query, resourceVersion, allowWatchBookmarks: true },
+        (type: string, obj: T) => {
           if (type === "ERROR") {
             resourceVersion = undefined;
             return;
           }
-          resourceVersion = obj.metadata.resourceVersion ?? resourceVersion;
+          resourceVersion = obj.metadata?.resourceVersion ?? resourceVersion;
           if (type === "ADDED" || type === "MODIFIED" || type === "DELETED") onEvent(type, obj);
         },
         reconnectLater,

@@ -16,7 +16,7 @@ export const CERTIFICATE_NAMES: KindNames = {
   listKind: "CertificateList",
   plural: "certificates",
   singular: "certificate",
-  shortNames: ["cert", "certs"],
+  shortNames: ["dcert", "dcerts"],
   categories: ["dns01"],
 };
 
@@ -132,7 +132,7 @@ const keystores = s
       })
       .optional(),
   })
-  .describe("Extra keystore formats in the Secret (cert-manager field; accepted, not written yet).");
+  .describe("Keystores written to the Secret beside tls.crt and tls.key, kept current on every renewal.");
 
 const nameList = (description: string) =>
   s
@@ -234,12 +234,16 @@ const certificateSpecSchema = s
         }),
         { maxItems: 32 },
       )
-      .describe("otherName SANs (cert-manager field; accepted, not requested).")
+      .describe(
+        "otherName SANs (cert-manager field). DNS-01 cannot validate them: refused as UnsupportedField.",
+      )
       .optional(),
     keystores: keystores.optional(),
     additionalOutputFormats: s
       .array(s.object({ type: s.enum(["DER", "CombinedPEM"]).describe("Output format.") }), { maxItems: 2 })
-      .describe("Extra output formats in the Secret (cert-manager field; accepted, not written yet).")
+      .describe(
+        "Extra output formats in the Secret: CombinedPEM (tls-combined.pem, key then chain) and DER (key.der).",
+      )
       .optional(),
     nameConstraints: s
       .object({
@@ -247,7 +251,9 @@ const certificateSpecSchema = s
         permitted: nameConstraintItems(),
         excluded: nameConstraintItems(),
       })
-      .describe("x509 name constraints (cert-manager field; CA certificates only).")
+      .describe(
+        "x509 name constraints (cert-manager field; CA certificates only): refused as UnsupportedField.",
+      )
       .optional(),
     signatureAlgorithm: s
       .enum([
@@ -259,7 +265,7 @@ const certificateSpecSchema = s
         "ECDSAWithSHA512",
         "PureEd25519",
       ])
-      .describe("Signature algorithm of the CSR (cert-manager field).")
+      .describe("Signature algorithm of the CSR; by default chosen from the key as cert-manager does.")
       .optional(),
     encodeUsagesInRequest: s
       .boolean()
@@ -292,6 +298,38 @@ const certificateSpecSchema = s
   })
   .describe("The desired certificate.");
 
+const ariStatus = s
+  .object({
+    suggestedWindow: s
+      .object({
+        start: s.string({ format: "date-time" }).describe("Start of the window."),
+        end: s.string({ format: "date-time" }).describe("End of the window."),
+      })
+      .describe("The renewal window the CA suggests (RFC 9773).")
+      .optional(),
+    explanationURL: s
+      .string({ maxLength: 2048 })
+      .describe("A page where the CA explains the window, e.g. after a revocation.")
+      .optional(),
+    lastChecked: s.string({ format: "date-time" }).describe("When the CA was last asked.").optional(),
+    nextCheck: s
+      .string({ format: "date-time" })
+      .describe("When the CA will next be asked; honours its Retry-After.")
+      .optional(),
+    lastError: s
+      .string({ maxLength: 4096 })
+      .describe("Why the last check failed; renewal then falls back to renewalTime.")
+      .optional(),
+    selectedRenewalTime: s
+      .string({ format: "date-time" })
+      .describe("The random time inside the window chosen for renewal; kept across restarts.")
+      .optional(),
+  })
+  .describe(
+    "ACME Renewal Information (RFC 9773) for the certificate in the Secret, in cert-manager's shape plus " +
+      "the chosen time. Renewal happens at the earlier of selectedRenewalTime and renewalTime.",
+  );
+
 const certificateStatusSchema = s
   .object({
     conditions: conditions().optional(),
@@ -319,6 +357,21 @@ const certificateStatusSchema = s
     nextPrivateKeySecretName: objectName()
       .describe("The Secret that holds the private key for the issuance in progress.")
       .optional(),
+    lastFailureMessage: s
+      .string({ maxLength: 32768 })
+      .describe("Why the latest issuance failed, as the CA or the operator said; unset after a success.")
+      .optional(),
+    lastFailureGeneration: s
+      .integer({ format: "int64" })
+      .describe(
+        "metadata.generation when the latest issuance failed: a spec changed since then skips the backoff.",
+      )
+      .optional(),
+    lastManualRenewal: s
+      .string({ maxLength: 1024 })
+      .describe("The value of the dns01.io/renew annotation last honoured by a completed issuance.")
+      .optional(),
+    ari: ariStatus.optional(),
   })
   .describe("The observed state, written by the operator.");
 
@@ -333,5 +386,7 @@ export type CertificateSpec = Infer<typeof certificateSpecSchema>;
 export type CertificateStatus = Infer<typeof certificateStatusSchema>;
 /** `spec.privateKey` of a Certificate. */
 export type CertificatePrivateKey = Infer<typeof privateKey>;
+/** `status.ari` of a Certificate. */
+export type CertificateAriStatus = Infer<typeof ariStatus>;
 /** One x509 key usage. */
 export type KeyUsage = (typeof KEY_USAGES)[number];

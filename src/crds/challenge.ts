@@ -1,4 +1,4 @@
-import { DNS_ZONE, issuerRef, type KindNames } from "./common.js";
+import { DNS_ZONE, conditions, issuerRef, type KindNames } from "./common.js";
 import { acmeSolver } from "./issuer.js";
 import { IMMUTABLE_SPEC, acmeState, acmeUrl } from "./order.js";
 import { s, type Infer } from "./schema.js";
@@ -9,7 +9,7 @@ export const CHALLENGE_NAMES: KindNames = {
   listKind: "ChallengeList",
   plural: "challenges",
   singular: "challenge",
-  shortNames: ["dnschallenge"],
+  shortNames: ["dchal"],
   categories: ["dns01"],
 };
 
@@ -56,6 +56,11 @@ const challengeStatusSchema = s
     reason: s
       .string({ maxLength: 32768 })
       .describe("Why the challenge is not yet valid, or failed.")
+      .optional(),
+    conditions: conditions()
+      .describe(
+        "`Ready`: True once valid; otherwise False with the state as reason (for kstatus and Argo CD).",
+      )
       .optional(),
   })
   .describe("The challenge's progress, written by the operator.");

@@ -16,6 +16,7 @@ export {
   ECDSA_KEY_SIZES,
   KEY_USAGES,
   RSA_KEY_SIZES,
+  type CertificateAriStatus,
   type CertificatePrivateKey,
   type CertificateSpec,
   type CertificateStatus,

@@ -7,7 +7,7 @@ export const ISSUER_NAMES: KindNames = {
   listKind: "IssuerList",
   plural: "issuers",
   singular: "issuer",
-  shortNames: ["dnsissuer"],
+  shortNames: ["diss"],
   categories: ["dns01"],
 };
 
@@ -17,7 +17,7 @@ export const CLUSTER_ISSUER_NAMES: KindNames = {
   listKind: "ClusterIssuerList",
   plural: "clusterissuers",
   singular: "clusterissuer",
-  shortNames: ["dnsclusterissuer"],
+  shortNames: ["dciss"],
   categories: ["dns01"],
 };
 
@@ -351,6 +351,13 @@ const acme = s
     profile: s
       .string({ maxLength: 64 })
       .describe("A certificate profile the server lists in its directory.")
+      .optional(),
+    renewalInformationSource: s
+      .enum(["ARI", "None"])
+      .describe(
+        "ARI (the default) renews inside the window the CA suggests (RFC 9773) when its directory lists " +
+          "renewalInfo; None renews at renewalTime only.",
+      )
       .optional(),
     solvers: s
       .array(solver, { maxItems: 32 })

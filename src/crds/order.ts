@@ -1,4 +1,4 @@
-import { DNS_ZONE, GO_DURATION, dnsName, issuerRef, type KindNames } from "./common.js";
+import { DNS_ZONE, conditions, GO_DURATION, dnsName, issuerRef, type KindNames } from "./common.js";
 import { s, type Infer } from "./schema.js";
 
 /** Names of the Order kind. */
@@ -7,7 +7,7 @@ export const ORDER_NAMES: KindNames = {
   listKind: "OrderList",
   plural: "orders",
   singular: "order",
-  shortNames: ["dnsorder"],
+  shortNames: ["dorder"],
   categories: ["dns01"],
 };
 
@@ -55,6 +55,12 @@ const orderSpecSchema = s
       .describe("Requested lifetime (sent as notAfter when the issuer enables the duration feature).")
       .optional(),
     profile: s.string({ maxLength: 64 }).describe("ACME certificate profile to request.").optional(),
+    replaces: s
+      .string({ minLength: 3, maxLength: 512, pattern: "^[A-Za-z0-9_-]+\\.[A-Za-z0-9_-]+$" })
+      .describe(
+        "ARI certificate ID (RFC 9773) of the certificate this order renews, sent as the new order's `replaces`.",
+      )
+      .optional(),
   })
   .rule(...IMMUTABLE_SPEC)
   .describe("What to order; written once by the Certificate controller.");
@@ -94,6 +100,21 @@ const orderStatusSchema = s
     state: acmeState().describe("State of the order.").optional(),
     reason: s.string({ maxLength: 32768 }).describe("Why the order failed, when it did.").optional(),
     failureTime: s.string({ format: "date-time" }).describe("When the order failed.").optional(),
+    retryAfter: s
+      .string({ format: "date-time" })
+      .describe(
+        "While the CA refuses for now (rateLimited, an outage): when the operator asks again; `reason` says why.",
+      )
+      .optional(),
+    replacesRefused: s
+      .string({ maxLength: 4096 })
+      .describe("Why the CA refused `spec.replaces`; the order was then placed without it.")
+      .optional(),
+    conditions: conditions()
+      .describe(
+        "`Ready`: True once valid; otherwise False with the state as reason (for kstatus and Argo CD).",
+      )
+      .optional(),
   })
   .describe("The order's progress, written by the operator.");
 

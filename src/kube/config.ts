@@ -221,27 +221,37 @@ export class KubeConfig {
     return this.current;
   }
 
+  /** The name of the current context ("" when none is set), as client-node names it. */
+  getCurrentContext(): string {
+    return this.current;
+  }
+
+  /** Every context, in the order loaded. */
+  getContexts(): readonly Context[] {
+    return this.contexts;
+  }
+
   /** Uses another context of this configuration (kubectl's --context); throws if there is none of that name. */
   setCurrentContext(name: string): void {
-    if (this.getContextObject(name) === undefined) {
+    if (this.getContextObject(name) === null) {
       throw new Error(`${this.source}: no context named "${name}" (contexts: ${this.names(this.contexts)})`);
     }
     this.current = name;
   }
 
-  /** The context of that name, if any. */
-  getContextObject(name: string): Context | undefined {
-    return this.contexts.find((c) => c.name === name);
+  /** The context of that name, or null (as client-node's). */
+  getContextObject(name: string): Context | null {
+    return this.contexts.find((c) => c.name === name) ?? null;
   }
 
-  /** The cluster of that name, if any. */
-  getCluster(name: string): Cluster | undefined {
-    return this.clusters.find((c) => c.name === name);
+  /** The cluster of that name, or null. */
+  getCluster(name: string): Cluster | null {
+    return this.clusters.find((c) => c.name === name) ?? null;
   }
 
-  /** The user of that name, if any. */
-  getUser(name: string): User | undefined {
-    return this.users.find((u) => u.name === name);
+  /** The user of that name, or null. */
+  getUser(name: string): User | null {
+    return this.users.find((u) => u.name === name) ?? null;
   }
 
   /** The cluster the current context names, or null when there is no current context. */
@@ -331,13 +341,13 @@ export class KubeConfig {
   private resolveCurrent(): { context: Context; cluster: Cluster; user: User } | undefined {
     if (this.current === "") return undefined;
     const context = this.getContextObject(this.current);
-    if (context === undefined) {
+    if (context === null) {
       throw new Error(
         `${this.source}: current-context "${this.current}" is not among the contexts (${this.names(this.contexts)})`,
       );
     }
     const cluster = this.getCluster(context.cluster);
-    if (cluster === undefined) {
+    if (cluster === null) {
       throw new Error(
         `${this.source}: context "${context.name}" names cluster "${context.cluster}", which is not defined`,
       );

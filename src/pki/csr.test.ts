@@ -1,6 +1,6 @@
 import { execFileSync } from "node:child_process";
 import { describe, expect, it } from "@jest/globals";
-import { certificateDnsNames, createCsr, csrInfo, csrMatchesKey } from "./csr.js";
+import { certificateDnsNames, createCsr, csrInfo, csrMatchesKey, literalSubjectCommonName } from "./csr.js";
 import { generatePrivateKey, type PrivateKeySpec } from "./keys.js";
 
 /** openssl's own reading of a CSR, so these tests do not only check our parser against our writer. */
@@ -79,6 +79,29 @@ describe("createCsr", () => {
       "Subject: C = GB, ST = Greater London, L = London, street = 1 Main St, postalCode = N1 1AA, " +
         "O = Acme Ltd + O = Acme Holdings, OU = Ops, CN = s.example.test, serialNumber = 42",
     );
+  });
+
+  it("writes a literalSubject as given instead of commonName and subject, and refuses a malformed one", async () => {
+    const key = await generatePrivateKey({ algorithm: "ECDSA" });
+    const pem = await createCsr({
+      key,
+      literalSubject: "CN=lit.example.test,OU=Ops+OU=Web,O=Example\\, Inc.,C=DE",
+      commonName: "lit.example.test",
+      dnsNames: ["lit.example.test"],
+      subject: { organizations: ["ignored"] },
+    });
+    const text = openssl(pem);
+    expect(text).toMatch(/Subject: .*CN\s*=\s*lit\.example\.test/);
+    expect(text).toContain("Example, Inc.");
+    expect(text).not.toContain("ignored");
+    const info = await csrInfo(pem);
+    expect(info.commonName).toBe("lit.example.test");
+    expect(info.subject.organizationalUnits.sort()).toEqual(["Ops", "Web"]);
+    expect(literalSubjectCommonName("O=Example,CN=x.example.test")).toBe("x.example.test");
+    expect(literalSubjectCommonName("O=Example")).toBeUndefined();
+    await expect(
+      createCsr({ key, literalSubject: "no equals sign", dnsNames: ["a.example.test"] }),
+    ).rejects.toThrow(/literalSubject "no equals sign" is not an RFC 4514 distinguished name/);
   });
 
   it("keeps non-ASCII subject values intact", async () => {

@@ -29,6 +29,11 @@ export interface CsrOptions {
   readonly subject?: SubjectSpec | undefined;
   /** cert-manager usage names; default `["digital signature", "key encipherment"]`. */
   readonly usages?: readonly string[] | undefined;
+  /**
+   * The whole subject as an RFC 4514 string (cert-manager's `literalSubject`), written as given:
+   * replaces `commonName` and `subject` in the subject (the names still come from `dnsNames`).
+   */
+  readonly literalSubject?: string | undefined;
   /** Write usages into the CSR (cert-manager's `encodeUsagesInRequest`, default true). */
   readonly encodeUsagesInRequest?: boolean | undefined;
   /** Defaults as cert-manager: by RSA size (SHA-256 < 3072 ≤ SHA-384 < 4096 ≤ SHA-512) or by curve. */
@@ -131,7 +136,10 @@ export async function createCsr(opts: CsrOptions): Promise<string> {
   }
   const { privateKey, publicKey, signParams } = await importSigningKey(keyObject, opts.signatureAlgorithm);
 
-  const name = subjectName(opts.commonName, opts.subject);
+  const name =
+    opts.literalSubject !== undefined
+      ? literalName(opts.literalSubject)
+      : subjectName(opts.commonName, opts.subject);
   const extensions: x509.Extension[] = [
     // RFC 5280 4.2.1.6: the SAN extension is critical when the subject is empty.
     new x509.SubjectAlternativeNameExtension(
@@ -207,6 +215,26 @@ export async function csrInfo(pem: string): Promise<CsrInfo> {
 export function csrMatchesKey(pem: string, key: PrivateKey | KeyObject | string): boolean {
   const csr = new x509.Pkcs10CertificateRequest(pem);
   return Buffer.from(csr.publicKey.rawData).equals(spkiOf(key));
+}
+
+/** The common name inside an RFC 4514 subject string, if any (ACME needs it among the SANs). */
+export function literalSubjectCommonName(literalSubject: string): string | undefined {
+  return new x509.Name(literalName(literalSubject)).getField(OID.commonName)[0];
+}
+
+function literalName(literalSubject: string): x509.JsonName {
+  try {
+    const name = new x509.Name(literalSubject).toJSON();
+    // The parser skips what it cannot read; a subject that yields nothing was not a DN at all.
+    if (name.length === 0 && literalSubject.trim() !== "") throw new Error("no attribute=value pair found");
+    return name;
+  } catch (err) {
+    throw new TerminalError(
+      `literalSubject "${literalSubject}" is not an RFC 4514 distinguished name: ${(err as Error).message}`,
+      "InvalidCertificateSpec",
+      { cause: err },
+    );
+  }
 }
 
 function subjectName(commonName: string | undefined, subject: SubjectSpec = {}): x509.JsonName {

@@ -6,7 +6,14 @@ import { reply, startFakeDnsServer, unusedPort, type FakeDnsServer } from "../dn
 import { Rcode } from "../dns/wire.js";
 import { TemporaryError, TerminalError } from "../errors.js";
 import { silentLogger } from "../log.js";
-import { Dns01Dispatcher, type DispatcherOptions } from "./dispatcher.js";
+import {
+  Dns01Dispatcher,
+  type DispatcherMetrics,
+  type DispatcherOptions,
+  type ProviderCallStatus,
+  type PropagationCheckResult,
+} from "./dispatcher.js";
+import type { Dns01Solver } from "./types.js";
 
 const AA_FLAG = 0x0400;
 const RA_FLAG = 0x0080;
@@ -525,6 +532,30 @@ describe("Dns01Dispatcher.checkPropagation", () => {
     expect((await d.checkPropagation(RECORD, VALUE)).propagated).toBe(true);
   });
 
+  it("times each check for the metrics, by the record's provider and the result", async () => {
+    const { r, auth, views } = await threeNameServers();
+    const seen: [string, PropagationCheckResult, number][] = [];
+    const metrics: DispatcherMetrics = {
+      propagationCheck: (provider, result, seconds) => seen.push([provider, result, seconds]),
+    };
+    const d = dispatcher({ recursiveNameservers: [r.address], authoritativePort: auth.port, metrics });
+    await d.checkPropagation({ ...RECORD, provider: "rfc2136" }, VALUE);
+    views["127.0.0.2"]?.set(FQDN, [VALUE]);
+    await d.checkPropagation(RECORD, VALUE);
+    const nobody = dispatcher({
+      recursiveNameservers: [r.address],
+      authoritativePort: await unusedPort(),
+      metrics,
+    });
+    await failure(nobody.checkPropagation({ ...RECORD, provider: "rfc2136" }, VALUE));
+    expect(seen.map(([p, res]) => [p, res])).toEqual([
+      ["rfc2136", "not_seen"],
+      ["unknown", "seen"],
+      ["rfc2136", "error"],
+    ]);
+    for (const [, , seconds] of seen) expect(seconds).toBeGreaterThanOrEqual(0);
+  });
+
   it("asks the authoritative servers without recursion and the resolver with it", async () => {
     const { r, auth, d } = await threeNameServers();
     await d.checkPropagation(RECORD, VALUE);
@@ -617,5 +648,46 @@ describe("Dns01Dispatcher.checkPropagation through a CNAME", () => {
     const result = await d.checkPropagation(RECORD, VALUE);
     expect(result.propagated).toBe(true);
     expect(result.detail).toContain(target);
+  });
+});
+
+describe("Dns01Dispatcher.instrument", () => {
+  const record = { fqdn: "_acme-challenge.example.test.", zone: "example.test.", value: "v" };
+  const ctx = { signal: new AbortController().signal, log: silentLogger() };
+
+  it("counts each present and cleanUp by outcome and passes results and errors through unchanged", async () => {
+    const calls: [string, string, ProviderCallStatus][] = [];
+    const d = dispatcher({
+      recursiveNameservers: ["127.0.0.1:53"],
+      metrics: { providerCall: (p, op, status) => calls.push([p, op, status]) },
+    });
+    const throttled = new TemporaryError("429", 3000);
+    const refused = new TerminalError("bad token", "InvalidCredentials");
+    const failures: (Error | undefined)[] = [undefined, throttled, new TemporaryError("timeout"), refused];
+    const solver: Dns01Solver = {
+      present: () => {
+        const e = failures.shift();
+        return e === undefined ? Promise.resolve() : Promise.reject(e);
+      },
+      cleanUp: () => Promise.resolve(),
+    };
+    const wrapped = d.instrument("cloudflare", solver);
+    await wrapped.present(record, ctx);
+    expect(await failure(wrapped.present(record, ctx))).toBe(throttled);
+    await failure(wrapped.present(record, ctx));
+    expect(await failure(wrapped.present(record, ctx))).toBe(refused);
+    await wrapped.cleanUp(record, ctx);
+    expect(calls).toEqual([
+      ["cloudflare", "present", "success"],
+      ["cloudflare", "present", "throttled"],
+      ["cloudflare", "present", "temporary_error"],
+      ["cloudflare", "present", "terminal_error"],
+      ["cloudflare", "cleanup", "success"],
+    ]);
+  });
+
+  it("gives the solver back as it is when no metrics are configured", () => {
+    const solver: Dns01Solver = { present: () => Promise.resolve(), cleanUp: () => Promise.resolve() };
+    expect(dispatcher({ recursiveNameservers: ["127.0.0.1:53"] }).instrument("rfc2136", solver)).toBe(solver);
   });
 });

@@ -23,6 +23,7 @@ import { followCname, lookupAuthoritativeServers, query, queryTxt, type QueryOpt
 import { formatServer, parseServer, type ServerAddress } from "../dns/server.js";
 import { canonicalName, Rcode, rcodeName, validateName } from "../dns/wire.js";
 import type { Logger } from "../log.js";
+import type { Dns01Solver, SolverContext, TxtRecord } from "./types.js";
 
 /** Settings of the dispatcher; the first three come from the operator's flags. */
 export interface DispatcherOptions {
@@ -45,6 +46,34 @@ export interface DispatcherOptions {
   now?: (() => number) | undefined;
   /** The system's resolvers, used when recursiveNameservers is empty. Default node:dns getServers. */
   systemNameservers?: (() => readonly string[]) | undefined;
+  /** Propagation-check and provider-call metrics (src/metrics implements them). */
+  metrics?: DispatcherMetrics | undefined;
+}
+
+/** How one propagation check ended: every server has the value, some lack it, or it failed. */
+export type PropagationCheckResult = "seen" | "not_seen" | "error";
+
+/** How one provider call ended, as the dispatcher can tell from its outcome. */
+export type ProviderCallStatus = "success" | "throttled" | "temporary_error" | "terminal_error";
+
+/** Hooks through which the dispatcher reports its work; each must not throw (errors are swallowed). */
+export interface DispatcherMetrics {
+  /** One propagation check of a record written by `provider` took `seconds`. */
+  propagationCheck?(provider: string, result: PropagationCheckResult, seconds: number): void;
+  /** One provider operation (`present`, `cleanup`) ended with `status` after `seconds`. */
+  providerCall?(
+    provider: string,
+    operation: "present" | "cleanup",
+    status: ProviderCallStatus,
+    seconds: number,
+  ): void;
+}
+
+/** The status of a provider call that threw `err`: a retry delay from the provider means throttling. */
+export function providerCallStatus(err: unknown): ProviderCallStatus {
+  if (err instanceof TerminalError) return "terminal_error";
+  if (err instanceof TemporaryError && err.retryAfterMs !== undefined) return "throttled";
+  return "temporary_error";
 }
 
 /** Where a challenge's TXT value goes. */
@@ -208,6 +237,7 @@ export class Dns01Dispatcher {
   private readonly cnameEnds: TtlCache<string>;
   private readonly inflightLevels = new Map<string, Inflight<LevelVerdict>>();
   private readonly inflightNameServers = new Map<string, Inflight<readonly string[]>>();
+  private readonly metrics: DispatcherMetrics | undefined;
 
   /** Throws an Error naming the flag value when a recursive nameserver is not a valid address. */
   constructor(opts: DispatcherOptions) {
@@ -234,6 +264,43 @@ export class Dns01Dispatcher {
     this.levels = new TtlCache(ttl, size, now);
     this.nameServers = new TtlCache(ttl, size, now);
     this.cnameEnds = new TtlCache(ttl, size, now);
+    this.metrics = opts.metrics;
+  }
+
+  /**
+   * Wraps a provider's solver so that each present and cleanUp is counted and timed by provider,
+   * operation and outcome. The wrapper behaves exactly as the solver does (same results, same
+   * errors).
+   */
+  instrument(provider: string, solver: Dns01Solver): Dns01Solver {
+    const metrics = this.metrics;
+    if (metrics?.providerCall === undefined) return solver;
+    const timed = async (operation: "present" | "cleanup", call: () => Promise<void>): Promise<void> => {
+      const started = performance.now();
+      let status: ProviderCallStatus = "success";
+      try {
+        await call();
+      } catch (err) {
+        status = providerCallStatus(err);
+        throw err;
+      } finally {
+        this.report(() =>
+          metrics.providerCall?.(provider, operation, status, (performance.now() - started) / 1000),
+        );
+      }
+    };
+    return {
+      present: (record: TxtRecord, ctx: SolverContext) => timed("present", () => solver.present(record, ctx)),
+      cleanUp: (record: TxtRecord, ctx: SolverContext) => timed("cleanup", () => solver.cleanUp(record, ctx)),
+    };
+  }
+
+  private report(f: () => void): void {
+    try {
+      f();
+    } catch (err) {
+      this.log.warn("a metrics hook failed", { error: (err as Error).message });
+    }
   }
 
   /**
@@ -275,12 +342,32 @@ export class Dns01Dispatcher {
    * when recursiveNameserversOnly) answers the TXT value at fqdn; `detail` says which did not, for
    * the Challenge's status.reason. Never throws for "not yet"; throws TemporaryError when no server
    * can be asked (none found, or none answered), and TerminalError `ZoneNotFound` when the zone
-   * has no NS records.
+   * has no NS records. `record.provider` (the provider that wrote it) labels the check's metric.
    */
   async checkPropagation(
-    record: { readonly fqdn: string; readonly zone: string },
+    record: { readonly fqdn: string; readonly zone: string; readonly provider?: string | undefined },
     value: string,
     signal?: AbortSignal,
+  ): Promise<PropagationResult> {
+    const started = performance.now();
+    let result: PropagationCheckResult = "error";
+    try {
+      const check = await this.checkPropagationOnce(record, value, signal);
+      result = check.propagated ? "seen" : "not_seen";
+      return check;
+    } finally {
+      const seconds = (performance.now() - started) / 1000;
+      // A check cut short by our own signal (shutdown, lost lease) says nothing about DNS.
+      if (signal?.aborted !== true) {
+        this.report(() => this.metrics?.propagationCheck?.(record.provider ?? "unknown", result, seconds));
+      }
+    }
+  }
+
+  private async checkPropagationOnce(
+    record: { readonly fqdn: string; readonly zone: string },
+    value: string,
+    signal: AbortSignal | undefined,
   ): Promise<PropagationResult> {
     // Like cert-manager, follow a CNAME at the record name whatever cnameStrategy said: with
     // None the provider wrote at the original name, but the CA (and so we) must find the value at

@@ -14,6 +14,8 @@ export class TokenBucket {
     private readonly capacity: number,
     private readonly perMs: number,
     private readonly now: () => number = Date.now,
+    /** Told of every wait this bucket imposes (for the rate-limit-wait metric); must not throw. */
+    private readonly onWait?: (ms: number, cause: RateLimitWaitCause) => void,
   ) {
     this.tokens = capacity;
     this.last = now();
@@ -28,14 +30,31 @@ export class TokenBucket {
       this.tokens -= n;
       return 0;
     }
-    return Math.ceil(((n - this.tokens) * this.perMs) / this.capacity);
+    const wait = Math.ceil(((n - this.tokens) * this.perMs) / this.capacity);
+    this.onWait?.(wait, "client");
+    return wait;
   }
 
   /** Empties the bucket until `ms` from now: the provider said to back off (429, Retry-After). */
   drainFor(ms: number): void {
     this.tokens = -((ms * this.capacity) / this.perMs);
     this.last = this.now();
+    this.onWait?.(ms, "provider");
   }
+}
+
+/**
+ * Why a caller waits: our own bucket ran dry (`client`), or the provider throttled us and said how
+ * long to back off (`provider`, a 429 or Retry-After that drained the bucket).
+ */
+export type RateLimitWaitCause = "client" | "provider";
+
+/** One wait imposed by a bucket: whose account, under which documented limit, how long and why. */
+export interface RateLimitWait {
+  readonly key: string;
+  readonly limit: ProviderRateLimit;
+  readonly ms: number;
+  readonly cause: RateLimitWaitCause;
 }
 
 /**
@@ -45,6 +64,7 @@ export class TokenBucket {
  */
 export class RateLimits {
   private readonly buckets = new Map<string, TokenBucket>();
+  private readonly listeners = new Set<(wait: RateLimitWait) => void>();
 
   constructor(private readonly now: () => number = Date.now) {}
 
@@ -52,10 +72,33 @@ export class RateLimits {
   bucket(key: string, limit: ProviderRateLimit): TokenBucket {
     let b = this.buckets.get(key);
     if (!b) {
-      b = new TokenBucket(limit.requests, limit.perMs, this.now);
+      b = new TokenBucket(limit.requests, limit.perMs, this.now, (ms, cause) => {
+        this.emit({ key, limit, ms, cause });
+      });
       this.buckets.set(key, b);
     }
     return b;
+  }
+
+  /**
+   * Subscribes to every wait any bucket imposes (the metrics of each operator instance in the
+   * process subscribe, since the buckets are process-wide); returns the unsubscribe function.
+   */
+  onWait(listener: (wait: RateLimitWait) => void): () => void {
+    this.listeners.add(listener);
+    return () => {
+      this.listeners.delete(listener);
+    };
+  }
+
+  private emit(wait: RateLimitWait): void {
+    for (const l of this.listeners) {
+      try {
+        l(wait);
+      } catch {
+        // A metrics listener must not break a provider call.
+      }
+    }
   }
 
   /**

@@ -1,7 +1,10 @@
 /**
  * The Helm chart, checked by Helm itself and by the rig's real kube-apiserver:
  *
- * - its crds/ folder holds exactly the generated CRDs of deploy/crds/;
+ * - its files/crds/ folder holds exactly the generated CRDs of deploy/crds/, rendered as templates
+ *   (crds.enabled, crds.keep), and `helm upgrade` on the rig updates a CRD;
+ * - the metrics Service, ServiceMonitor, PodMonitor, PrometheusRule (the rule file of
+ *   deploy/prometheus/) and dashboard ConfigMap render behind their values;
  * - `helm lint --strict` passes, and `helm template` renders what the values ask for, with flags
  *   that the operator's own parser (src/config.ts) accepts;
  * - `helm install` on the rig creates every object, and the pod template passes the "restricted"
@@ -15,15 +18,24 @@
 import { afterAll, beforeAll, describe, expect, it, jest } from "@jest/globals";
 import * as k8s from "@kubernetes/client-node";
 import { spawn } from "node:child_process";
-import { cpSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import {
+  cpSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  readdirSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
 import { homedir, tmpdir } from "node:os";
 import { join } from "node:path";
-import { parse, parseAllDocuments } from "yaml";
+import { parse, parseAllDocuments, stringify } from "yaml";
 import { parseConfig } from "../../src/config.js";
 import { loadKubeConfig } from "../../src/kube/config.js";
 import { apiStatusCode } from "../../src/kube/api-errors.js";
 import { KubeClient } from "../../src/kube/client.js";
-import { suffix, waitFor } from "../support/kube.js";
+import { apiErrorMessage, suffix, waitFor } from "../support/kube.js";
 import { repoRoot, rigVar } from "../support/rig.js";
 
 // Each test runs helm once or more (about 0.1 to 2 s each), and a busy 2-core machine is slower.
@@ -31,7 +43,7 @@ jest.setTimeout(60_000);
 
 const CHART = join(repoRoot, "charts/dns01-operator");
 const CRD_SOURCE = join(repoRoot, "deploy/crds");
-const CHART_CRDS = join(CHART, "crds");
+const CHART_CRDS = join(CHART, "files/crds");
 
 /** A version pinned in hack/versions.sh, the file the build script keys its cache by. */
 function pinnedVersion(name: string): string {
@@ -160,6 +172,8 @@ interface Kinds {
   Role: k8s.V1Role;
   RoleBinding: k8s.V1RoleBinding;
   PodDisruptionBudget: k8s.V1PodDisruptionBudget;
+  Service: k8s.V1Service;
+  ConfigMap: k8s.V1ConfigMap;
 }
 
 /** The one object of a kind; fails unless exactly one was rendered. */
@@ -178,6 +192,13 @@ function operatorContainer(deployment: k8s.V1Deployment): k8s.V1Container {
   return containers[0]!;
 }
 
+/** The `--metrics-addr` the Deployment passes: exactly one, as the operator's own parser reads it. */
+function metricsAddr(deployment: k8s.V1Deployment): string {
+  const flags = (operatorContainer(deployment).args ?? []).filter((a) => a.startsWith("--metrics-addr="));
+  expect(flags.length).toBe(1);
+  return operatorConfig(deployment).metricsAddr;
+}
+
 /** The operator's configuration from the Deployment's flags, parsed by the operator's own parser. */
 function operatorConfig(deployment: k8s.V1Deployment, namespace = NAMESPACE) {
   return parseConfig(operatorContainer(deployment).args ?? [], { POD_NAMESPACE: namespace });
@@ -194,53 +215,92 @@ afterAll(() => {
 
 /**
  * What the chart's copy of a generated CRD holds: the same text, opened by `---` if it is not
- * already, because `helm show crds` prints the files back to back.
+ * already, so that the folder concatenated is a valid multi-document stream.
  */
 const chartCopyOf = (text: string): string => (text.startsWith("---\n") ? text : `---\n${text}`);
+
+/** Short names of cert-manager's kinds (Certificate, CertificateRequest, Issuer, ClusterIssuer). */
+const CERT_MANAGER_SHORT_NAMES = ["cert", "certs", "cr", "crs", "iss", "ciss"];
+
+/** A rendered CustomResourceDefinition, as far as these tests look into it. */
+interface Crd extends Rendered {
+  metadata: Rendered["metadata"] & { annotations?: Record<string, string> };
+  spec: { names: { shortNames?: string[] } };
+}
 
 describe("the chart's CRDs", () => {
   const yamlFiles = (dir: string) =>
     readdirSync(dir)
       .filter((f) => f.endsWith(".yaml"))
       .sort();
+  const generated = () =>
+    yamlFiles(CRD_SOURCE).flatMap((f) => parseDocuments(readFileSync(join(CRD_SOURCE, f), "utf8"))) as Crd[];
+  const crdsOf = (objects: readonly Rendered[]) =>
+    (objects.filter((o) => o.kind === "CustomResourceDefinition") as Crd[]).sort((a, b) =>
+      a.metadata.name.localeCompare(b.metadata.name),
+    );
 
   it("are copies of deploy/crds, file for file, each opened by a document marker (hack/sync-chart-crds.sh)", () => {
-    const generated = yamlFiles(CRD_SOURCE);
-    expect(generated.length).toBeGreaterThan(0);
-    expect(yamlFiles(CHART_CRDS)).toEqual(generated);
-    const differing = generated.filter(
+    const files = yamlFiles(CRD_SOURCE);
+    expect(files.length).toBeGreaterThan(0);
+    expect(yamlFiles(CHART_CRDS)).toEqual(files);
+    const differing = files.filter(
       (f) =>
         readFileSync(join(CHART_CRDS, f), "utf8") !== chartCopyOf(readFileSync(join(CRD_SOURCE, f), "utf8")),
     );
     expect(differing).toEqual([]);
+    // Helm would install a crds/ folder once and never upgrade it: the chart has none.
+    expect(existsSync(join(CHART, "crds"))).toBe(false);
   });
 
-  it("are what `helm show crds` prints and what `helm template --include-crds` adds, and nothing else is a CRD", async () => {
-    const names = (objects: readonly Rendered[]) =>
-      objects
-        .filter((o) => o.kind === "CustomResourceDefinition")
-        .map((o) => o.metadata.name)
-        .sort();
-    const expected = yamlFiles(CRD_SOURCE)
-      .flatMap((f) => parseDocuments(readFileSync(join(CRD_SOURCE, f), "utf8")))
-      .map((o) => o.metadata.name)
-      .sort();
-    expect(names(parseDocuments(await helm("show", "crds", CHART)))).toEqual(expected);
-    expect(names(await render({}, "--include-crds"))).toEqual(expected);
-    expect(names(await render())).toEqual([]);
+  it("render as templates by default, equal to deploy/crds but for the release's labels and the keep policy", async () => {
+    const expected = generated().sort((a, b) => a.metadata.name.localeCompare(b.metadata.name));
+    const rendered = crdsOf(await render());
+    expect(rendered.map((c) => c.metadata.name)).toEqual(expected.map((c) => c.metadata.name));
+    for (const [i, crd] of rendered.entries()) {
+      const source = expected[i]!;
+      expect(crd.metadata.labels?.["app.kubernetes.io/instance"]).toBe(RELEASE);
+      expect(crd.metadata.annotations).toEqual({ "helm.sh/resource-policy": "keep" });
+      const strip = (c: Crd) => ({ ...c, metadata: { name: c.metadata.name } });
+      expect(strip(crd)).toEqual(strip(source));
+      for (const [k, v] of Object.entries(source.metadata.labels ?? {}))
+        expect(crd.metadata.labels?.[k]).toBe(v);
+    }
+    // Nothing comes from a crds/ folder any more.
+    expect(crdsOf(parseDocuments(await helm("show", "crds", CHART)))).toEqual([]);
   });
 
-  it("are kept in sync by hack/sync-chart-crds.sh, whose --check fails while they differ", async () => {
+  it("drop the keep policy with crds.keep=false, and are left out with crds.enabled=false", async () => {
+    const unkept = crdsOf(await render({ crds: { keep: false } }));
+    expect(unkept.length).toBe(generated().length);
+    for (const crd of unkept) expect(crd.metadata.annotations ?? {}).toEqual({});
+    expect(crdsOf(await render({ crds: { enabled: false } }))).toEqual([]);
+  });
+
+  it("have short names that do not clash with cert-manager's, which users run beside them", () => {
+    const ours = generated().flatMap((c) => c.spec.names.shortNames ?? []);
+    expect(ours.sort()).toEqual(["dcert", "dcerts", "dchal", "dciss", "diss", "dorder"]);
+    expect(ours.filter((n) => CERT_MANAGER_SHORT_NAMES.includes(n))).toEqual([]);
+    const readme = readFileSync(join(repoRoot, "README.md"), "utf8");
+    for (const n of ours) expect({ n, inReadme: readme.includes(`\`${n}\``) }).toEqual({ n, inReadme: true });
+  });
+
+  it("are kept in sync by hack/sync-chart-crds.sh, whose --check fails while they (or the alert rules) differ", async () => {
     // A scratch copy of the repository's layout, so the script runs on files we can break.
     const repo = join(work, "sync");
+    const chartCrds = join(repo, "charts/dns01-operator/files/crds");
+    const rules = "deploy/prometheus/dns01-operator-rules.yaml";
+    const chartRules = "charts/dns01-operator/files/prometheus/dns01-operator-rules.yaml";
     mkdirSync(join(repo, "hack"), { recursive: true });
     cpSync(join(repoRoot, "hack/sync-chart-crds.sh"), join(repo, "hack/sync-chart-crds.sh"));
     mkdirSync(join(repo, "deploy/crds"), { recursive: true });
-    mkdirSync(join(repo, "charts/dns01-operator/crds"), { recursive: true });
+    mkdirSync(join(repo, "deploy/prometheus"), { recursive: true });
+    mkdirSync(chartCrds, { recursive: true });
     writeFileSync(join(repo, "deploy/crds/dns01.io_a.yaml"), "kind: A\n");
     writeFileSync(join(repo, "deploy/crds/dns01.io_b.yaml"), "---\nkind: B\n");
-    writeFileSync(join(repo, "charts/dns01-operator/crds/dns01.io_a.yaml"), "kind: old\n");
-    writeFileSync(join(repo, "charts/dns01-operator/crds/dns01.io_gone.yaml"), "kind: Gone\n");
+    writeFileSync(join(chartCrds, "dns01.io_a.yaml"), "kind: old\n");
+    writeFileSync(join(chartCrds, "dns01.io_gone.yaml"), "kind: Gone\n");
+    writeFileSync(join(repo, rules), "groups: []\n");
     const script = join(repo, "hack/sync-chart-crds.sh");
 
     const check = await run("bash", [script, "--check"]);
@@ -248,19 +308,19 @@ describe("the chart's CRDs", () => {
     expect(check.stderr).toContain("dns01.io_a.yaml");
     expect(check.stderr).toContain("dns01.io_b.yaml");
     expect(check.stderr).toContain("dns01.io_gone.yaml");
+    expect(check.stderr).toContain(chartRules);
 
     expect((await run("bash", [script])).code).toBe(0);
-    expect(readdirSync(join(repo, "charts/dns01-operator/crds")).sort()).toEqual([
-      "dns01.io_a.yaml",
-      "dns01.io_b.yaml",
-    ]);
-    expect(readFileSync(join(repo, "charts/dns01-operator/crds/dns01.io_a.yaml"), "utf8")).toBe(
-      "---\nkind: A\n",
-    );
-    expect(readFileSync(join(repo, "charts/dns01-operator/crds/dns01.io_b.yaml"), "utf8")).toBe(
-      "---\nkind: B\n",
-    );
+    expect(readdirSync(chartCrds).sort()).toEqual(["dns01.io_a.yaml", "dns01.io_b.yaml"]);
+    expect(readFileSync(join(chartCrds, "dns01.io_a.yaml"), "utf8")).toBe("---\nkind: A\n");
+    expect(readFileSync(join(chartCrds, "dns01.io_b.yaml"), "utf8")).toBe("---\nkind: B\n");
+    expect(readFileSync(join(repo, chartRules), "utf8")).toBe("groups: []\n");
     expect((await run("bash", [script, "--check"])).code).toBe(0);
+
+    writeFileSync(join(repo, rules), "groups: [{name: changed, rules: []}]\n");
+    const stale = await run("bash", [script, "--check"]);
+    expect(stale.code).toBe(1);
+    expect(stale.stderr).toContain(chartRules);
   });
 });
 
@@ -287,19 +347,27 @@ describe("helm lint and template", () => {
       extraEnv: [{ name: "AWS_REGION", value: "eu-west-1" }],
       extraArgs: ["--workers=3"],
       dns01RecursiveNameservers: ["1.1.1.1:53"],
+      prometheus: { servicemonitor: { enabled: true, labels: { release: "kps" } } },
+      prometheusRule: { enabled: true, labels: { release: "kps" } },
+      dashboards: { enabled: true },
+      volumes: [{ name: "ca", configMap: { name: "corporate-ca" } }],
+      volumeMounts: [{ name: "ca", mountPath: "/etc/dns01/ca", readOnly: true }],
     });
     expect(await helm("lint", "--strict", CHART, "--values", busy)).toContain("0 chart(s) failed");
   });
 
   it("renders a leader-elected Deployment of two replicas, its RBAC and a PDB with the default values", async () => {
-    const objects = await render();
+    const objects = (await render()).filter((o) => o.kind !== "CustomResourceDefinition");
     expect(kindsOf(objects)).toEqual([
+      "ClusterRole",
+      "ClusterRole",
       "ClusterRole",
       "ClusterRoleBinding",
       "Deployment",
       "PodDisruptionBudget",
       "Role",
       "RoleBinding",
+      "Service",
       "ServiceAccount",
     ]);
     for (const o of objects) {
@@ -331,12 +399,23 @@ describe("helm lint and template", () => {
       logLevel: "info",
     });
 
+    expect(metricsAddr(deployment)).toBe("0.0.0.0:9402");
+
     const container = operatorContainer(deployment);
     expect(container.image).toBe(`dns01-operator:${APP_VERSION}`);
     expect(container.env).toEqual([
       { name: "POD_NAMESPACE", valueFrom: { fieldRef: { fieldPath: "metadata.namespace" } } },
     ]);
-    expect(container.ports).toEqual([{ name: "health", containerPort: 9403, protocol: "TCP" }]);
+    expect(container.ports).toEqual([
+      { name: "health", containerPort: 9403, protocol: "TCP" },
+      { name: "http-metrics", containerPort: 9402, protocol: "TCP" },
+    ]);
+    expect(container.volumeMounts).toEqual([{ name: "tmp", mountPath: "/tmp" }]);
+    expect(deployment.spec?.template.spec?.volumes).toEqual([
+      { name: "tmp", emptyDir: { sizeLimit: "16Mi" } },
+    ]);
+    expect(deployment.spec?.template.spec?.automountServiceAccountToken).toBe(true);
+    expect(deployment.spec?.template.spec?.enableServiceLinks).toBe(false);
     expect(container.livenessProbe?.httpGet).toEqual({ path: "/healthz", port: "health" });
     expect(container.readinessProbe?.httpGet).toEqual({ path: "/readyz", port: "health" });
     expect(container.resources?.requests).toEqual({ cpu: "50m", memory: "128Mi" });
@@ -353,11 +432,20 @@ describe("helm lint and template", () => {
     expect(deployment.spec?.template.spec?.nodeSelector).toEqual({ "kubernetes.io/os": "linux" });
 
     const sa = only(objects, "ServiceAccount");
+    expect(sa.automountServiceAccountToken).toBe(true);
     expect(deployment.spec?.template.spec?.serviceAccountName).toBe(sa.metadata?.name);
+
+    // The metrics Service: cert-manager's port, named http-metrics, on the operator's pods.
+    const service = only(objects, "Service");
+    expect(service.metadata?.name).toBe(`${RELEASE}-dns01-operator-metrics`);
+    expect(service.spec?.ports).toEqual([
+      { name: "http-metrics", port: 9402, targetPort: "http-metrics", protocol: "TCP" },
+    ]);
+    expect(service.spec?.selector).toEqual(deployment.spec?.selector.matchLabels);
     const subject = [{ kind: "ServiceAccount", name: sa.metadata?.name, namespace: NAMESPACE }];
     const crb = only(objects, "ClusterRoleBinding");
     expect(crb.subjects).toEqual(subject);
-    expect(crb.roleRef.name).toBe(only(objects, "ClusterRole").metadata?.name);
+    expect(crb.roleRef.name).toBe(`${RELEASE}-dns01-operator`);
     const rb = only(objects, "RoleBinding");
     expect(rb.subjects).toEqual(subject);
     expect(rb.roleRef).toEqual({
@@ -403,8 +491,18 @@ describe("helm lint and template", () => {
       priorityClassName: "system-cluster-critical",
       podAnnotations: { "example.test/scrape": "false" },
       podLabels: { team: "platform" },
+      crds: { enabled: false },
+      prometheus: { enabled: false },
+      rbac: { aggregateClusterRoles: false },
+      metrics: { port: 9000, bindAddress: "::" },
+      automountServiceAccountToken: false,
+      enableServiceLinks: true,
+      // A custom CA trust, as docs/install.md shows it.
+      volumes: [{ name: "ca", configMap: { name: "corporate-ca" } }],
+      volumeMounts: [{ name: "ca", mountPath: "/etc/dns01/ca", readOnly: true }],
     });
-    // No ServiceAccount (it exists), no Lease Role (no election), no PDB (one replica).
+    // No ServiceAccount (it exists), no Lease Role (no election), no PDB (one replica), no CRDs,
+    // no metrics Service and no aggregated roles.
     expect(kindsOf(objects)).toEqual(["ClusterRole", "ClusterRoleBinding", "Deployment"]);
     expect(only(objects, "ClusterRoleBinding").subjects).toEqual([
       { kind: "ServiceAccount", name: "dns-operator", namespace: NAMESPACE },
@@ -426,7 +524,22 @@ describe("helm lint and template", () => {
     expect(container.image).toBe(`registry.example/dns01-operator@${digest}`);
     expect(container.imagePullPolicy).toBe("Always");
     expect(container.env?.map((e) => e.name)).toEqual(["POD_NAMESPACE", "AWS_REGION"]);
-    expect(container.ports?.[0]?.containerPort).toBe(8081);
+    expect(container.ports).toEqual([
+      { name: "health", containerPort: 8081, protocol: "TCP" },
+      { name: "http-metrics", containerPort: 9000, protocol: "TCP" },
+    ]);
+    expect(metricsAddr(deployment)).toBe("[::]:9000");
+    expect(container.args?.at(-1)).toBe("--issuance-backoff-base=5m");
+    expect(container.volumeMounts).toEqual([
+      { name: "tmp", mountPath: "/tmp" },
+      { name: "ca", mountPath: "/etc/dns01/ca", readOnly: true },
+    ]);
+    expect(deployment.spec?.template.spec?.volumes).toEqual([
+      { name: "tmp", emptyDir: { sizeLimit: "16Mi" } },
+      { name: "ca", configMap: { name: "corporate-ca" } },
+    ]);
+    expect(deployment.spec?.template.spec?.automountServiceAccountToken).toBe(false);
+    expect(deployment.spec?.template.spec?.enableServiceLinks).toBe(true);
     expect(container.resources).toEqual({
       requests: { cpu: "10m", memory: "64Mi" },
       limits: { memory: "128Mi" },
@@ -494,6 +607,135 @@ describe("helm lint and template", () => {
     });
   });
 
+  it("renders the aggregated view and edit ClusterRoles that namespace users get through view, edit and admin", async () => {
+    const roles = (await render()).filter((o) => o.kind === "ClusterRole") as unknown as k8s.V1ClusterRole[];
+    const byName = new Map(roles.map((r) => [r.metadata?.name, r]));
+    const view = byName.get(`${RELEASE}-dns01-operator-view`);
+    const edit = byName.get(`${RELEASE}-dns01-operator-edit`);
+    const aggregate = (r: k8s.V1ClusterRole | undefined) =>
+      Object.entries(r?.metadata?.labels ?? {})
+        .filter(([k, v]) => k.startsWith("rbac.authorization.k8s.io/aggregate-to-") && v === "true")
+        .map(([k]) => k.slice("rbac.authorization.k8s.io/aggregate-to-".length))
+        .sort();
+    expect(aggregate(view)).toEqual(["admin", "edit", "view"]);
+    expect(aggregate(edit)).toEqual(["admin", "edit"]);
+    expect(view?.rules).toEqual([
+      {
+        apiGroups: ["dns01.io"],
+        resources: ["certificates", "issuers", "clusterissuers", "orders", "challenges"],
+        verbs: ["get", "list", "watch"],
+      },
+    ]);
+    // Users manage their intent; Orders and Challenges stay the operator's.
+    expect(edit?.rules).toEqual([
+      {
+        apiGroups: ["dns01.io"],
+        resources: ["certificates", "issuers"],
+        verbs: ["create", "update", "patch", "delete", "deletecollection"],
+      },
+    ]);
+    // The operator's own role aggregates into nothing.
+    expect(aggregate(byName.get(`${RELEASE}-dns01-operator`))).toEqual([]);
+  });
+
+  it("renders a ServiceMonitor on the metrics Service, or a PodMonitor, with cert-manager's values, and refuses both at once", async () => {
+    const monitoring = {
+      servicemonitor: {
+        enabled: true,
+        namespace: "monitoring",
+        prometheusInstance: "k8s",
+        interval: "30s",
+        scrapeTimeout: "10s",
+        labels: { release: "kube-prometheus-stack" },
+        annotations: { "example.test/a": "b" },
+        endpointAdditionalProperties: { metricRelabelings: [{ action: "drop", regex: "go_.*" }] },
+      },
+    };
+    const objects = await render({ prometheus: monitoring });
+    const sm = objects.find((o) => o.kind === "ServiceMonitor") as unknown as {
+      metadata: { namespace: string; labels: Record<string, string>; annotations: Record<string, string> };
+      spec: {
+        jobLabel: string;
+        selector: { matchLabels: Record<string, string> };
+        namespaceSelector: { matchNames: string[] };
+        endpoints: Record<string, unknown>[];
+      };
+    };
+    expect(sm.metadata.namespace).toBe("monitoring");
+    expect(sm.metadata.labels).toMatchObject({ prometheus: "k8s", release: "kube-prometheus-stack" });
+    expect(sm.metadata.annotations).toEqual({ "example.test/a": "b" });
+    expect(sm.spec.namespaceSelector).toEqual({ matchNames: [NAMESPACE] });
+    expect(sm.spec.endpoints).toEqual([
+      {
+        port: "http-metrics",
+        path: "/metrics",
+        interval: "30s",
+        scrapeTimeout: "10s",
+        honorLabels: false,
+        metricRelabelings: [{ action: "drop", regex: "go_.*" }],
+      },
+    ]);
+    // It selects the metrics Service and nothing else of the release.
+    const service = only(objects, "Service");
+    for (const [k, v] of Object.entries(sm.spec.selector.matchLabels))
+      expect(service.metadata?.labels?.[k]).toBe(v);
+    expect(service.metadata?.labels?.["app.kubernetes.io/component"]).toBe("metrics");
+    expect(service.metadata?.labels?.[sm.spec.jobLabel]).toBe("dns01-operator");
+    expect(objects.filter((o) => o.kind === "PodMonitor")).toEqual([]);
+
+    const podObjects = await render({ prometheus: { podmonitor: { enabled: true } } });
+    const pm = podObjects.find((o) => o.kind === "PodMonitor") as unknown as {
+      metadata: { namespace: string };
+      spec: { selector: { matchLabels: Record<string, string> }; podMetricsEndpoints: { port: string }[] };
+    };
+    expect(pm.metadata.namespace).toBe(NAMESPACE);
+    expect(pm.spec.selector.matchLabels).toEqual(only(podObjects, "Deployment").spec?.selector.matchLabels);
+    expect(pm.spec.podMetricsEndpoints.map((e) => e.port)).toEqual(["http-metrics"]);
+    // The port it names is the container's.
+    expect(operatorContainer(only(podObjects, "Deployment")).ports?.map((p) => p.name)).toContain(
+      "http-metrics",
+    );
+    expect(podObjects.filter((o) => o.kind === "ServiceMonitor")).toEqual([]);
+
+    expect(
+      await renderError({ prometheus: { servicemonitor: { enabled: true }, podmonitor: { enabled: true } } }),
+    ).toContain("choose one");
+    expect(
+      await renderError({ prometheus: { enabled: false, servicemonitor: { enabled: true } } }),
+    ).toContain("needs prometheus.enabled");
+    expect(await renderError({ metrics: { port: 9403 } })).toContain("must differ");
+  });
+
+  it("renders the PrometheusRule from deploy/prometheus's rule file, and the dashboard ConfigMap, only when asked", async () => {
+    const none = await render();
+    expect(none.filter((o) => o.kind === "PrometheusRule" || o.kind === "ConfigMap")).toEqual([]);
+
+    const objects = await render({
+      prometheusRule: { enabled: true, namespace: "monitoring", labels: { release: "kps" } },
+      dashboards: { enabled: true, namespace: "grafana", annotations: { grafana_folder: "Certificates" } },
+    });
+    const rule = objects.find((o) => o.kind === "PrometheusRule") as unknown as {
+      apiVersion: string;
+      metadata: { namespace: string; labels: Record<string, string> };
+      spec: unknown;
+    };
+    expect(rule.apiVersion).toBe("monitoring.coreos.com/v1");
+    expect(rule.metadata.namespace).toBe("monitoring");
+    expect(rule.metadata.labels["release"]).toBe("kps");
+    expect(rule.spec).toEqual(
+      parse(readFileSync(join(repoRoot, "deploy/prometheus/dns01-operator-rules.yaml"), "utf8")),
+    );
+
+    const dashboard = only(objects, "ConfigMap");
+    expect(dashboard.metadata?.namespace).toBe("grafana");
+    expect(dashboard.metadata?.labels?.["grafana_dashboard"]).toBe("1");
+    expect(dashboard.metadata?.annotations).toEqual({ grafana_folder: "Certificates" });
+    const json = dashboard.data?.["dns01-operator.json"] ?? "";
+    expect(JSON.parse(json)).toEqual(
+      JSON.parse(readFileSync(join(CHART, "files/dashboards/dns01-operator.json"), "utf8")),
+    );
+  });
+
   it("refuses several replicas without leader election, which would all issue the same certificates", async () => {
     expect(await renderError({ replicaCount: 2, leaderElection: { enabled: false } })).toContain(
       "replicaCount > 1 needs leaderElection.enabled",
@@ -512,8 +754,8 @@ describe("helm lint and template", () => {
     expect(await renderError({ replicas: 3 })).toMatch(
       /additional properties 'replicas' not allowed|replicas/,
     );
-    // There is no crds.install: Helm never templates crds/, so `--skip-crds` is the switch.
-    expect(await renderError({ crds: { install: false } })).toContain("crds");
+    // crds.enabled is the switch; a misspelt crds.install fails rather than being ignored.
+    expect(await renderError({ crds: { install: false } })).toContain("install");
   });
 });
 
@@ -526,6 +768,7 @@ describe("docs/install.md", () => {
     "livenessProbe",
     "readinessProbe",
     "nodeSelector",
+    "dashboards.labels",
   ]);
 
   /** The dotted paths of values.yaml's leaves (an empty map or list, or a scalar, is a leaf). */
@@ -567,7 +810,18 @@ describe("the chart installed with helm on the rig", () => {
     await createNamespace(ns);
     await createNamespace(other);
     await createNamespace(restricted, { "pod-security.kubernetes.io/enforce": "restricted" });
-    await helm("install", release, CHART, "--namespace", ns, "--timeout", "2m");
+    // The rig applied the CRDs already (hack/rig.sh); the CRD upgrade below takes them over.
+    await helm(
+      "install",
+      release,
+      CHART,
+      "--namespace",
+      ns,
+      "--timeout",
+      "2m",
+      "--set",
+      "crds.enabled=false",
+    );
     installed = true;
   }, 180_000);
 
@@ -594,6 +848,9 @@ describe("the chart installed with helm on the rig", () => {
       `${rbac}/namespaces/${ns}/roles/${fullname}-leader-election`,
       `${rbac}/namespaces/${ns}/rolebindings/${fullname}-leader-election`,
       `/apis/policy/v1/namespaces/${ns}/poddisruptionbudgets/${fullname}`,
+      `/api/v1/namespaces/${ns}/services/${fullname}-metrics`,
+      `${rbac}/clusterroles/${fullname}-view`,
+      `${rbac}/clusterroles/${fullname}-edit`,
     ]) {
       const obj = await admin.get<Rendered>(path);
       expect(obj.metadata.labels?.["app.kubernetes.io/instance"]).toBe(release);
@@ -918,5 +1175,121 @@ describe("the chart installed with helm on the rig", () => {
       expect(await rulesIn(other)).toEqual([...clusterWide].sort());
       expect(await rulesIn(ns)).toEqual([...clusterWide, ...leaseRules].sort());
     });
+  });
+});
+
+describe("the CRDs installed and upgraded by helm on the rig", () => {
+  const admin = new KubeClient(loadKubeConfig(rigVar("KUBECONFIG")));
+  const release = `crds-${suffix()}`;
+  const ns = `crds-${suffix()}`;
+  const CRD = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions/certificates.dns01.io";
+  const FIELD = "upgradeProbe";
+  /** The chart with one more field in the Certificate CRD's spec: a newer chart's CRD. */
+  const nextChart = join(work, "chart-next");
+  let installed = false;
+  // One replica, no election and no PDB: only the CRDs matter here.
+  const flags = [
+    "--namespace",
+    ns,
+    "--timeout",
+    "2m",
+    "--set",
+    "replicaCount=1",
+    "--set",
+    "leaderElection.enabled=false",
+  ];
+
+  interface CrdObject {
+    metadata: { labels?: Record<string, string>; annotations?: Record<string, string> };
+    spec: {
+      versions: {
+        name: string;
+        schema: { openAPIV3Schema: { properties: { spec: { properties: Record<string, unknown> } } } };
+      }[];
+    };
+    status?: { conditions?: { type: string; status: string }[] };
+  }
+
+  /** A server-side dry run of a Certificate that sets FIELD; the stored spec, as the apiserver returns it. */
+  const dryRunCertificate = async (fieldValidation: "Strict" | "Ignore") =>
+    admin.request<{ spec: Record<string, unknown> }>(
+      "POST",
+      `/apis/dns01.io/v1alpha1/namespaces/${ns}/certificates`,
+      {
+        query: { dryRun: "All", fieldValidation },
+        body: {
+          apiVersion: "dns01.io/v1alpha1",
+          kind: "Certificate",
+          metadata: { name: "probe" },
+          spec: {
+            secretName: "probe-tls",
+            issuerRef: { name: "probe", kind: "Issuer" },
+            dnsNames: ["probe.example.test"],
+            [FIELD]: "served",
+          },
+        },
+      },
+    );
+
+  beforeAll(async () => {
+    await admin.request("POST", "/api/v1/namespaces", { body: { metadata: { name: ns } } });
+    cpSync(CHART, nextChart, { recursive: true });
+    const file = join(nextChart, "files/crds/dns01.io_certificates.yaml");
+    const crd = parse(readFileSync(file, "utf8")) as CrdObject;
+    for (const v of crd.spec.versions)
+      v.schema.openAPIV3Schema.properties.spec.properties[FIELD] = {
+        type: "string",
+        description: "A field that only the next chart's CRD has.",
+      };
+    writeFileSync(file, `---\n${stringify(crd)}`);
+  }, 60_000);
+
+  afterAll(async () => {
+    // Leave the rig's CRD as deploy/crds has it, whatever happened above.
+    if (installed) await helmRun("upgrade", release, CHART, ...flags);
+    await helmRun("uninstall", release, "--namespace", ns, "--timeout", "2m");
+    await admin.request("DELETE", `/api/v1/namespaces/${ns}`).catch(() => undefined);
+  }, 180_000);
+
+  it("installs them as the release's (taking over the rig's), and the apiserver prunes a field the CRD lacks", async () => {
+    await helm("install", release, CHART, "--take-ownership", ...flags);
+    installed = true;
+    const crd = await admin.get<CrdObject>(CRD);
+    expect(crd.metadata.annotations).toMatchObject({
+      "meta.helm.sh/release-name": release,
+      "meta.helm.sh/release-namespace": ns,
+      "helm.sh/resource-policy": "keep",
+    });
+    expect(crd.metadata.labels?.["app.kubernetes.io/managed-by"]).toBe("Helm");
+    // Strict validation names the unknown field; without it, the field is dropped.
+    const strict = await dryRunCertificate("Strict").then(
+      () => "accepted",
+      (e: unknown) => apiErrorMessage(e),
+    );
+    expect(strict).toContain(`unknown field "spec.${FIELD}"`);
+    expect((await dryRunCertificate("Ignore")).spec[FIELD]).toBeUndefined();
+  });
+
+  it("are updated by helm upgrade: the apiserver then serves and keeps the new field", async () => {
+    await helm("upgrade", release, nextChart, ...flags);
+    const crd = await admin.get<CrdObject>(CRD);
+    for (const v of crd.spec.versions)
+      expect(Object.keys(v.schema.openAPIV3Schema.properties.spec.properties)).toContain(FIELD);
+    // The apiserver rebuilds the CRD's handler in the background: wait until it uses the new schema.
+    const served = await waitFor("the new field served", async () => {
+      const spec = (await dryRunCertificate("Strict")).spec;
+      return spec[FIELD] === "served" ? spec : undefined;
+    });
+    expect(served[FIELD]).toBe("served");
+  });
+
+  it("stay in place after helm uninstall, by the keep policy", async () => {
+    await helm("upgrade", release, CHART, ...flags);
+    await helm("uninstall", release, "--namespace", ns, "--timeout", "2m");
+    installed = false;
+    const crd = await admin.get<CrdObject>(CRD);
+    expect(crd.status?.conditions?.find((c) => c.type === "Established")?.status).toBe("True");
+    for (const v of crd.spec.versions)
+      expect(Object.keys(v.schema.openAPIV3Schema.properties.spec.properties)).not.toContain(FIELD);
   });
 });

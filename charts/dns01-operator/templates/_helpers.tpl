@@ -69,12 +69,21 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- .Values.clusterResourceNamespace | default .Release.Namespace }}
 {{- end }}
 
-{{/* host:port of the health server; an IPv6 address goes in brackets. */}}
-{{- define "dns01-operator.healthAddr" -}}
-{{- $host := .Values.health.bindAddress }}
-{{- if contains ":" $host }}
-{{- printf "[%s]:%d" $host (int .Values.health.port) }}
+{{/* host:port from a bind address and a port (a dict of both); an IPv6 address goes in brackets. */}}
+{{- define "dns01-operator.hostPort" -}}
+{{- if contains ":" .host }}
+{{- printf "[%s]:%d" .host (int .port) }}
 {{- else }}
-{{- printf "%s:%d" $host (int .Values.health.port) }}
+{{- printf "%s:%d" .host (int .port) }}
 {{- end }}
+{{- end }}
+
+{{/* host:port of the health server. */}}
+{{- define "dns01-operator.healthAddr" -}}
+{{- include "dns01-operator.hostPort" (dict "host" .Values.health.bindAddress "port" .Values.health.port) }}
+{{- end }}
+
+{{/* host:port of the metrics server. */}}
+{{- define "dns01-operator.metricsAddr" -}}
+{{- include "dns01-operator.hostPort" (dict "host" .Values.metrics.bindAddress "port" .Values.metrics.port) }}
 {{- end }}

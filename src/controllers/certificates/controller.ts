@@ -1,105 +1,75 @@
-import { createHash } from "node:crypto";
-import { TemporaryError } from "../../errors.js";
-import { isAlreadyExists } from "../../kube/api-errors.js";
-import type { KubeClient } from "../../kube/client.js";
-import type { EventRecorder } from "../../kube/events.js";
-import {
-  certificateInfo,
-  createCsr,
-  generatePrivateKey,
-  keyMatchesSpec,
-  parseGoDuration,
-  parsePrivateKey,
-  publicKeyMatches,
-  renewalTime,
-  spkiOf,
-  type PrivateKey,
-} from "../../pki/index.js";
-import type { AcmeAccounts } from "../issuers/accounts.js";
+/**
+ * The Certificate controller: one entry (`reconcile`) that runs cert-manager's concerns in order,
+ * each a small module of its own: readiness (readiness.ts, every reconcile, whatever the backoff),
+ * trigger (trigger.ts, against the request hash in request.ts), issuing (issuing.ts),
+ * post-issuance (post-issuance.ts) and ARI (ari.ts). The decisions are pure functions; this file
+ * reads the state they need and writes what they decide.
+ */
+import { TemporaryError, TerminalError } from "../../errors.js";
+import { describeError } from "../../kube/api-errors.js";
+import type { AnyIssuerObj } from "../issuers/accounts.js";
 import {
   CERTIFICATE_LABEL,
   Kinds,
-  MANAGED_BY,
-  MANAGED_BY_LABEL,
   type CertificateObj,
   type ClusterIssuerObj,
   type IssuerObj,
-  type OrderObj,
   type SecretObj,
 } from "../kinds.js";
 import {
-  type Condition,
   type ControllerDefinition,
-  type Informer,
   type ReconcileRequest,
   type ReconcileResult,
   ResourceClient,
+  type WatchEventInfo,
   formatTime,
   generationChanged,
   getCondition,
   isTrue,
   removeCondition,
-  setCondition,
+  statusObserved,
   watch,
   watchOwned,
 } from "../runtime/index.js";
-import { expectedNames, issuanceBackoffMs, needsIssuance, type Trigger } from "./policies.js";
+import { ariCheckDue, ariStatusAfterCheck, ariStatusAfterError, effectiveRenewalTime } from "./ari.js";
+import { CertContext, MAX_REQUEUE_MS, boundedName, type CertificateControllerDeps } from "./context.js";
 import {
-  TLS_KEY,
-  TLS_SECRET_TYPE,
-  certificateFacts,
-  hasMetadata,
-  keySpecOf,
-  secretFacts,
-  secretOwnedBy,
-  secretText,
-  tlsSecretData,
-  tlsSecretMetadata,
-} from "./secret.js";
+  ORDERS_BY_CERTIFICATE,
+  ORDER_FINAL_STATES,
+  createOrder,
+  nextPrivateKey,
+  orderName,
+  recordFailure,
+  renewalOf,
+  writeSecret,
+} from "./issuing.js";
+import { outputOptions, wantsOutputs } from "./outputs.js";
+import { postIssuanceFixes, updatedSecret } from "./post-issuance.js";
+import { notReady, readyState } from "./readiness.js";
+import { issuanceRequest, requestHash, type IssuanceRequest } from "./request.js";
+import { certificateFacts, desiredMetadata, secretFacts, secretOwnedBy } from "./secret.js";
+import { RENEWAL_REASONS, RENEW_ANNOTATION, backoffUntil, needsIssuance, type Trigger } from "./trigger.js";
+import { OUTPUTS_UNAVAILABLE, unsupportedFields } from "./unsupported.js";
 
-/** What the Certificate controller needs. */
-export interface CertificateControllerDeps {
-  client: KubeClient;
-  accounts: AcmeAccounts;
-  events: EventRecorder;
-  certificates: Informer<CertificateObj>;
-  orders: Informer<OrderObj>;
-  /** Secrets labelled as ours (TLS Secrets and next private keys). */
-  secrets: Informer<SecretObj>;
-  issuers: Informer<IssuerObj>;
-  clusterIssuers: Informer<ClusterIssuerObj>;
-  /** First wait after a failed issuance; doubles per failure, capped at 32 times this. */
-  issuanceBackoffBaseMs: number;
-  now?: () => Date;
-}
+export { type CertificateControllerDeps, type RenewalInfoSource, nextKeySecretName } from "./context.js";
+export { ORDERS_BY_CERTIFICATE } from "./issuing.js";
 
 /** Index of Certificates by the issuer they name, so an issuer change requeues its Certificates. */
 const BY_ISSUER = "issuer";
-/** Index of Orders by the Certificate that owns them. */
-export const ORDERS_BY_CERTIFICATE = "certificate";
-/** The longest a reconcile waits before looking again: node timers overflow past ~24.8 days. */
-const MAX_REQUEUE_MS = 24 * 3_600_000;
 /** How often a Certificate blocked by a foreign Secret looks again (that Secret is not watched). */
 const FOREIGN_SECRET_RECHECK_MS = 5 * 60_000;
-const ORDER_FINAL_STATES = new Set(["valid", "invalid", "errored", "expired"]);
 
 function issuerIndexKey(kind: string, namespace: string | undefined, name: string): string {
   return kind === "ClusterIssuer" ? `ClusterIssuer//${name}` : `Issuer/${namespace ?? ""}/${name}`;
 }
 
-/** A DNS-1123 name of at most `max` characters: a prefix, cut if needed, and a suffix. */
-function boundedName(prefix: string, suffix: string, max = 253): string {
-  const room = max - suffix.length - 1;
-  return `${prefix.length > room ? prefix.slice(0, room).replace(/[-.]+$/, "") : prefix}-${suffix}`;
+/** Certificate events worth a reconcile: a spec change, a deletion, or a new renew annotation. */
+export function certificateChanged(ev: WatchEventInfo<CertificateObj>): boolean {
+  if (generationChanged(ev)) return true;
+  return ev.obj.metadata.annotations?.[RENEW_ANNOTATION] !== ev.old?.metadata.annotations?.[RENEW_ANNOTATION];
 }
 
-/**
- * The Certificate controller. One reconcile decides (the trigger policies), prepares (the next
- * private key, kept in a Secret of its own so a restart reuses it), requests (one Order per
- * revision and attempt, named from a hash of what it asks for, so a restart finds the same Order
- * instead of making a second), and issues (the Secret written in one update once the Order is
- * valid). The old certificate stays in the Secret until its successor is complete.
- */
+/** The Certificate controller's definition: its watches and its reconcile. */
 export function certificateController(deps: CertificateControllerDeps): ControllerDefinition {
   deps.certificates.addIndex(BY_ISSUER, (c) => [
     issuerIndexKey(c.spec.issuerRef.kind ?? "Issuer", c.metadata.namespace, c.spec.issuerRef.name),
@@ -116,7 +86,7 @@ export function certificateController(deps: CertificateControllerDeps): Controll
     name: "certificates",
     concurrency: 5,
     watches: [
-      watch(deps.certificates, { filter: generationChanged }),
+      watch(deps.certificates, { filter: certificateChanged }),
       watchOwned(deps.orders, { group: "dns01.io", kind: "Certificate" }),
       watch(deps.secrets, {
         map: (s) => {
@@ -127,498 +97,410 @@ export function certificateController(deps: CertificateControllerDeps): Controll
       watch(deps.issuers, { map: byIssuer("Issuer") }),
       watch(deps.clusterIssuers, { map: byIssuer("ClusterIssuer") }),
     ],
-    reconcile: (req) => new CertificateReconcile(deps, req).run(),
+    reconcile: (req) => reconcileCertificate(deps, req),
   };
 }
 
-/** The state of one reconcile of one Certificate. */
-class CertificateReconcile {
-  private readonly now: Date;
-  private readonly certs: ResourceClient<CertificateObj>;
-  private readonly secretsApi: ResourceClient<SecretObj>;
-  private readonly ordersApi: ResourceClient<OrderObj>;
-  private cert!: CertificateObj;
+/** Everything one reconcile learned before it decides. */
+interface Observed {
+  secret: SecretObj | undefined;
+  facts: ReturnType<typeof secretFacts>;
+  issuer: AnyIssuerObj | undefined;
+  request: IssuanceRequest;
+  hash: string;
+  renewal: Date | undefined;
+  trigger: Trigger | null;
+}
 
-  constructor(
-    private readonly deps: CertificateControllerDeps,
-    private readonly req: ReconcileRequest,
-  ) {
-    this.now = (deps.now ?? (() => new Date()))();
-    this.certs = new ResourceClient(deps.client, Kinds.certificates);
-    this.secretsApi = new ResourceClient(deps.client, Kinds.secrets);
-    this.ordersApi = new ResourceClient(deps.client, Kinds.orders);
-  }
+/** Reconciles one Certificate. */
+export async function reconcileCertificate(
+  deps: CertificateControllerDeps,
+  req: ReconcileRequest,
+): Promise<ReconcileResult> {
+  const cached = deps.certificates.get(req.key);
+  if (!cached) return deleteOrphanNextKey(deps, req);
+  if (cached.metadata.deletionTimestamp) return;
+  const ctx = new CertContext(deps, req, cached);
+  const cert = ctx.cert;
 
-  async run(): Promise<ReconcileResult> {
-    const cert = this.deps.certificates.get(this.req.key);
-    if (!cert || cert.metadata.deletionTimestamp) return;
-    this.cert = cert;
-
-    const unsupported = unsupportedFields(cert);
-    if (unsupported) {
-      await this.setReady("False", "UnsupportedField", unsupported);
-      return;
-    }
-
-    const secretName = cert.spec.secretName;
-    const secret = await this.readSecret(secretName);
-    if (secret && !secretOwnedBy(secret, cert)) {
-      const message =
-        `Secret ${secretName} exists and was not written for this Certificate (its annotation ` +
-        `dns01.io/certificate-name does not name ${cert.metadata.name ?? ""}); it will not be overwritten. ` +
-        `Choose another secretName, delete the Secret, or annotate it to hand it over.`;
-      if (await this.setReady("False", "SecretNotOwned", message)) {
-        void this.deps.events.record(cert, "Warning", "SecretNotOwned", message);
-      }
-      return { requeueAfter: FOREIGN_SECRET_RECHECK_MS };
-    }
-
-    const facts = secretFacts(secret);
-    const renewal =
-      facts.certificate && facts.notBefore
-        ? renewalTime({
-            notBefore: facts.notBefore,
-            notAfter: facts.certificate.notAfter,
-            renewBefore: cert.spec.renewBefore ? parseGoDuration(cert.spec.renewBefore) : undefined,
-            renewBeforePercentage: cert.spec.renewBeforePercentage,
-          })
-        : undefined;
-    const trigger = needsIssuance({
-      cert: certificateFacts(cert),
-      secret: facts,
-      renewalTime: renewal,
-      now: this.now,
-    });
-
-    if (trigger === null && secret && facts.certificate && facts.notBefore && renewal) {
-      await this.upToDate(secret, {
-        notBefore: facts.notBefore,
-        notAfter: facts.certificate.notAfter,
-        renewal,
-      });
-      return {
-        requeueAfter: Math.min(MAX_REQUEUE_MS, Math.max(1000, renewal.getTime() - this.now.getTime())),
-      };
-    }
-    if (trigger === null) return;
-
-    // While renewing, the current certificate is still good: Ready stays True until it expires.
-    const stillValid = trigger.reason === "Renewing";
-    // After a failed attempt, Ready keeps the last failure (the CA's message) through the backoff
-    // and the next attempts, until an issuance succeeds: that is what a person needs to read.
-    const failedBefore = (cert.status?.failedIssuanceAttempts ?? 0) > 0;
-    if (!stillValid && !failedBefore) await this.setReady("False", trigger.reason, trigger.message);
-    return this.issue(trigger, secret, stillValid);
-  }
-
-  /** Drives one issuance: issuer check, backoff, next key, Order, and the Secret once it is valid. */
-  private async issue(
-    trigger: Trigger,
-    secret: SecretObj | undefined,
-    stillValid: boolean,
-  ): Promise<ReconcileResult> {
-    const cert = this.cert;
-    const issuer = this.deps.accounts.resolve(cert.metadata.namespace ?? "", cert.spec.issuerRef);
-    const issuerId = `${cert.spec.issuerRef.kind ?? "Issuer"} ${cert.spec.issuerRef.name}`;
-    if (!issuer) {
-      await this.setIssuing("False", "IssuerNotFound", `Waiting for ${issuerId}, which does not exist`);
-      return;
-    }
-    if (!isTrue(issuer.status?.conditions, "Ready")) {
-      await this.setIssuing("False", "IssuerNotReady", `Waiting for ${issuerId} to become Ready`);
-      return;
-    }
-
-    const status = cert.status ?? {};
-    const attempts = status.failedIssuanceAttempts ?? 0;
-    const issuing = getCondition(status.conditions, "Issuing");
-    if (attempts > 0 && status.lastFailureTime && issuing?.status !== "True") {
-      const retryAt =
-        Date.parse(status.lastFailureTime) + issuanceBackoffMs(attempts, this.deps.issuanceBackoffBaseMs);
-      if (retryAt > this.now.getTime()) {
-        return { requeueAfter: Math.min(MAX_REQUEUE_MS, retryAt - this.now.getTime()) };
-      }
-    }
-
-    if (issuing?.status !== "True") {
-      await this.setIssuing("True", trigger.reason, trigger.message);
-      void this.deps.events.record(cert, "Normal", "Issuing", trigger.message);
-    }
-
-    const key = await this.nextPrivateKey(secret);
-    const revision = (status.revision ?? 0) + 1;
-    const orderName = this.orderName(revision, attempts, key);
-    const order =
-      this.deps.orders.get(`${cert.metadata.namespace ?? ""}/${orderName}`) ??
-      (await this.ordersApi.find(cert.metadata.namespace, orderName, this.req.signal));
-    if (!order) {
-      await this.createOrder(orderName, revision, key);
-      return;
-    }
-    const state = order.status?.state;
-    if (state === "valid" && order.status?.certificate) {
-      await this.writeSecret(secret, order, key, revision);
-      return;
-    }
-    if (state !== undefined && ORDER_FINAL_STATES.has(state)) {
-      return this.failed(order, stillValid);
-    }
-    if (order.status?.reason) {
-      await this.setIssuing("True", trigger.reason, `${trigger.message}; waiting on ${order.status.reason}`);
+  const unsupported =
+    unsupportedFields(cert) ?? (wantsOutputs(cert) && !deps.outputs ? OUTPUTS_UNAVAILABLE : undefined);
+  if (unsupported) {
+    await ctx.deleteNextKey();
+    if (await ctx.setCondition("Ready", "False", "UnsupportedField", unsupported)) {
+      void deps.events.record(cert, "Warning", "UnsupportedField", unsupported);
     }
     return;
   }
 
-  /** The Secret from the cache of our Secrets, or from the API server (it may not be ours yet). */
-  private async readSecret(name: string): Promise<SecretObj | undefined> {
-    const ns = this.cert.metadata.namespace ?? "";
-    return this.deps.secrets.get(`${ns}/${name}`) ?? (await this.secretsApi.find(ns, name, this.req.signal));
+  const secretName = cert.spec.secretName;
+  const secret = await ctx.readSecret(secretName);
+  if (secret && !secretOwnedBy(secret, cert)) {
+    const message =
+      `Secret ${secretName} exists and was not written for this Certificate (its annotation ` +
+      `dns01.io/certificate-name does not name ${ctx.name}); it will not be overwritten. ` +
+      `Choose another secretName, delete the Secret, or annotate it to hand it over.`;
+    if (await ctx.setCondition("Ready", "False", "SecretNotOwned", message)) {
+      void deps.events.record(cert, "Warning", "SecretNotOwned", message);
+    }
+    return { requeueAfter: FOREIGN_SECRET_RECHECK_MS };
   }
 
-  /** The key the next certificate will carry: reused under rotationPolicy Never, else a new one kept until issued. */
-  private async nextPrivateKey(current: SecretObj | undefined): Promise<PrivateKey> {
-    const cert = this.cert;
-    const spec = keySpecOf(cert);
-    if (cert.spec.privateKey?.rotationPolicy === "Never") {
-      const pem = secretText(current, TLS_KEY);
-      if (pem) {
-        try {
-          const key = parsePrivateKey(pem);
-          if (keyMatchesSpec(key, spec)) return key;
-        } catch {
-          // An unreadable key is replaced, as cert-manager does.
-        }
-      }
+  const obs = observe(ctx, secret);
+  if (obs.trigger === null && secret) return upToDate(ctx, obs, secret);
+  if (obs.trigger === null) return;
+  return issue(ctx, obs);
+}
+
+/**
+ * A deleted Certificate leaves no private key behind: its next-key Secret (an attempt in flight)
+ * is deleted here rather than left to a garbage collector, which the rig and some clusters lack.
+ */
+async function deleteOrphanNextKey(deps: CertificateControllerDeps, req: ReconcileRequest): Promise<void> {
+  const name = boundedName(req.name, "next-key"); // as nextKeySecretName names it
+  const orphan = deps.secrets.get(`${req.namespace ?? ""}/${name}`);
+  if (orphan?.metadata?.labels?.[CERTIFICATE_LABEL] !== req.name) return;
+  await new ResourceClient<SecretObj>(deps.client, Kinds.secrets).delete(req.namespace, name, {
+    uid: orphan.metadata.uid ?? "",
+    signal: req.signal,
+  });
+  req.log.info("deleted the next private key of a deleted Certificate", { secret: name });
+}
+
+/** Reads what the decisions need and runs the trigger chain. */
+function observe(ctx: CertContext, secret: SecretObj | undefined): Observed {
+  const cert = ctx.cert;
+  const facts = secretFacts(secret);
+  const issuer = ctx.deps.accounts.resolve(ctx.ns, cert.spec.issuerRef);
+  const request = issuanceRequest(cert, issuer?.spec.acme.profile);
+  const hash = requestHash(request);
+  const c = facts.certificate;
+  const base = c?.notBefore ? renewalOf(ctx, c.notBefore, c.notAfter) : undefined;
+  const ari = ariEnabled(ctx, issuer) ? cert.status?.ari : undefined;
+  const eff = effectiveRenewalTime(base, ari);
+  const trigger = needsIssuance({
+    cert: certificateFacts(cert, hash),
+    secret: facts,
+    renewalTime: eff.at,
+    renewalFromAri: eff.fromAri,
+    now: ctx.now,
+  });
+  return { secret, facts, issuer, request, hash, renewal: eff.at, trigger };
+}
+
+function ariEnabled(ctx: CertContext, issuer: AnyIssuerObj | undefined): boolean {
+  return ctx.deps.renewalInfo !== undefined && issuer?.spec.acme.renewalInformationSource !== "None";
+}
+
+/** The message of the last failed attempt, kept through the backoff and the next attempts until a success. */
+function lastFailure(ctx: CertContext): string | undefined {
+  const st = ctx.cert.status;
+  if ((st?.failedIssuanceAttempts ?? 0) === 0) return undefined;
+  if (st?.lastFailureMessage) return st.lastFailureMessage;
+  // Written before lastFailureMessage existed: the Issuing condition still holds it.
+  const issuing = getCondition(ctx.conditions(), "Issuing");
+  return issuing?.reason === "Failed" ? issuing.message : undefined;
+}
+
+/** Writes Ready as the readiness chain and the trigger decide; returns true when it changed. */
+async function applyReadiness(ctx: CertContext, obs: Observed): Promise<boolean> {
+  const r = readyState({
+    notReady: notReady({ secret: obs.facts, now: ctx.now }),
+    trigger: obs.trigger,
+    lastFailure: lastFailure(ctx),
+  });
+  return ctx.setCondition("Ready", r.status, r.reason, r.message);
+}
+
+/** The delay until the next thing that changes a decision: renewal, expiry, an ARI check. */
+function nextWake(ctx: CertContext, ...times: (Date | string | undefined)[]): number {
+  const now = ctx.now.getTime();
+  const due = times
+    .map((t) => (t === undefined ? undefined : typeof t === "string" ? Date.parse(t) : t.getTime()))
+    .filter((t): t is number => t !== undefined && !Number.isNaN(t));
+  const first = due.length > 0 ? Math.min(...due) : now + MAX_REQUEUE_MS;
+  return Math.min(MAX_REQUEUE_MS, Math.max(1000, first - now));
+}
+
+/**
+ * The certificate in the Secret is what the spec asks for: bring metadata and outputs up to date
+ * (post-issuance), ask the CA for its renewal window when due (ARI), drop a leftover next key,
+ * and write status. Looks again at the renewal time, at notAfter and at the next ARI check.
+ */
+async function upToDate(ctx: CertContext, obs: Observed, secret: SecretObj): Promise<ReconcileResult> {
+  const cert = ctx.cert;
+  const c = obs.facts.certificate;
+  const key = obs.facts.key;
+  if (!c?.notBefore || !key || obs.facts.chainPem === undefined) return;
+  await postIssuance(ctx, obs, secret);
+  await ctx.deleteNextKey();
+
+  let ari = cert.status?.ari;
+  if (
+    ariEnabled(ctx, obs.issuer) &&
+    obs.issuer &&
+    isTrue(obs.issuer.status?.conditions, "Ready") &&
+    ariCheckDue(ari, ctx.now)
+  ) {
+    ari = await checkAri(ctx, obs.issuer, obs.facts.chainPem);
+  }
+  const base = renewalOf(ctx, c.notBefore, c.notAfter);
+  const eff = effectiveRenewalTime(base, ariEnabled(ctx, obs.issuer) ? ari : undefined);
+  if (eff.at && eff.at <= ctx.now) {
+    // The window just opened: keep what the CA said, and let the trigger see it at once.
+    if (JSON.stringify(cert.status?.ari ?? null) !== JSON.stringify(ari ?? null)) {
+      await ctx.patchStatus({ ari: ari ?? null });
     }
-    const name = nextKeySecretName(cert);
-    const ns = cert.metadata.namespace ?? "";
-    const existing =
-      this.deps.secrets.get(`${ns}/${name}`) ?? (await this.secretsApi.find(ns, name, this.req.signal));
-    const pem = secretText(existing, TLS_KEY);
-    if (existing && pem) {
-      try {
-        const key = parsePrivateKey(pem);
-        if (keyMatchesSpec(key, spec)) return key;
-      } catch {
-        // fall through: replace it
-      }
-      await this.secretsApi.delete(ns, name, { uid: existing.metadata?.uid ?? "", signal: this.req.signal });
-      throw new TemporaryError("the stored next private key does not match the spec; replacing it", 100);
-    }
-    const key = await generatePrivateKey(spec);
-    try {
-      await this.secretsApi.create(
-        {
-          metadata: {
-            name,
-            namespace: ns,
-            labels: { [MANAGED_BY_LABEL]: MANAGED_BY, [CERTIFICATE_LABEL]: cert.metadata.name ?? "" },
-            ownerReferences: [this.ownerRef()],
-          },
-          type: "Opaque",
-          data: { [TLS_KEY]: Buffer.from(key.pem).toString("base64") },
-        },
-        this.req.signal,
-      );
-    } catch (err) {
-      if (isAlreadyExists(err)) throw new TemporaryError("the next private key was created meanwhile", 100);
-      throw err;
-    }
-    await this.patchStatus({ nextPrivateKeySecretName: name });
-    return key;
+    return { requeueAfter: 1000 };
   }
 
-  /** Order name: Certificate, revision, and a hash of what is asked (names, issuer, key, attempt). */
-  private orderName(revision: number, attempt: number, key: PrivateKey): string {
-    const s = this.cert.spec;
-    const hash = createHash("sha256")
-      .update(
-        JSON.stringify([
-          [...(s.dnsNames ?? [])].sort(),
-          s.commonName ?? "",
-          s.issuerRef,
-          s.duration ?? "",
-          s.usages ?? [],
-          s.subject ?? {},
-          spkiOf(key).toString("base64"),
-          attempt,
-        ]),
-      )
-      .digest("hex")
-      .slice(0, 8);
-    return boundedName(this.cert.metadata.name ?? "", `${revision}-${hash}`);
+  // Current is not yet usable: a certificate whose notBefore is still ahead is not Ready.
+  const ready = readyState({ notReady: notReady({ secret: obs.facts, now: ctx.now }), trigger: null });
+  let conditions = ctx.withCondition(ctx.conditions(), "Ready", ready.status, ready.reason, ready.message);
+  conditions = removeCondition(conditions, "Issuing");
+  const want = {
+    notBefore: formatTime(c.notBefore),
+    notAfter: formatTime(c.notAfter),
+    renewalTime: formatTime(base),
+    revision: cert.status?.revision ?? 1,
+  };
+  const st = cert.status ?? {};
+  if (
+    !statusObserved(cert) ||
+    JSON.stringify(st.conditions ?? []) !== JSON.stringify(conditions) ||
+    st.notBefore !== want.notBefore ||
+    st.notAfter !== want.notAfter ||
+    st.renewalTime !== want.renewalTime ||
+    st.revision !== want.revision ||
+    JSON.stringify(st.ari ?? null) !== JSON.stringify(ari ?? null)
+  ) {
+    await ctx.patchStatus({ ...want, conditions, ari: ari ?? null });
   }
+  return {
+    requeueAfter: nextWake(
+      ctx,
+      ready.status === "False" ? c.notBefore : undefined,
+      eff.at,
+      c.notAfter,
+      ariEnabled(ctx, obs.issuer) ? ari?.nextCheck : undefined,
+    ),
+  };
+}
 
-  private ownerRef(): {
-    apiVersion: string;
-    kind: string;
-    name: string;
-    uid: string;
-    controller: boolean;
-    blockOwnerDeletion: boolean;
-  } {
-    return {
-      apiVersion: "dns01.io/v1alpha1",
-      kind: "Certificate",
-      name: this.cert.metadata.name ?? "",
-      uid: this.cert.metadata.uid ?? "",
-      controller: true,
-      blockOwnerDeletion: true,
-    };
-  }
-
-  private async createOrder(name: string, revision: number, key: PrivateKey): Promise<void> {
-    const cert = this.cert;
-    const ns = cert.metadata.namespace ?? "";
-    // An Order of an older spec still in flight is abandoned: its challenges clean up on deletion.
-    for (const old of this.deps.orders.byIndex(ORDERS_BY_CERTIFICATE, `${ns}/${cert.metadata.name ?? ""}`)) {
-      const st = old.status?.state;
-      if (old.metadata.name !== name && (st === undefined || !ORDER_FINAL_STATES.has(st))) {
-        await this.ordersApi.delete(ns, old.metadata.name ?? "", {
-          uid: old.metadata.uid ?? "",
-          signal: this.req.signal,
-        });
-      }
-    }
-    const csr = await createCsr({
-      key,
-      commonName: cert.spec.commonName,
-      dnsNames: cert.spec.dnsNames ?? [],
-      subject: cert.spec.subject,
-      usages: cert.spec.usages,
+/** Asks the CA for the certificate's window; an unreachable CA keeps the last answer and says why. */
+async function checkAri(ctx: CertContext, issuer: AnyIssuerObj, chainPem: string) {
+  const previous = ctx.cert.status?.ari;
+  const source = ctx.deps.renewalInfo;
+  if (!source) return previous;
+  try {
+    const info = await source.fetch(issuer, chainPem, ctx.req.signal);
+    if (!info) return undefined; // the CA lists no renewalInfo: renewalTime alone
+    const next = ariStatusAfterCheck(previous, info, ctx.now, ctx.deps.random);
+    ctx.req.log.info("renewal window checked", {
+      start: next.suggestedWindow?.start,
+      end: next.suggestedWindow?.end,
+      selected: next.selectedRenewalTime,
     });
-    const issuer = this.deps.accounts.resolve(ns, cert.spec.issuerRef);
-    try {
-      await this.ordersApi.create(
-        {
-          apiVersion: "dns01.io/v1alpha1",
-          kind: "Order",
-          metadata: {
-            name,
-            namespace: ns,
-            labels: { ...(cert.metadata.labels ?? {}), [CERTIFICATE_LABEL]: cert.metadata.name ?? "" },
-            annotations: { "dns01.io/certificate-revision": String(revision) },
-            ownerReferences: [this.ownerRef()],
-          },
-          spec: {
-            request: Buffer.from(csr).toString("base64"),
-            issuerRef: cert.spec.issuerRef,
-            ...(cert.spec.commonName ? { commonName: cert.spec.commonName } : {}),
-            dnsNames: expectedNames(certificateFacts(cert)),
-            ...(cert.spec.duration ? { duration: cert.spec.duration } : {}),
-            ...(issuer?.spec.acme.profile ? { profile: issuer.spec.acme.profile } : {}),
-          },
-        },
-        this.req.signal,
-      );
-      this.req.log.info("created order", { order: name, revision });
-    } catch (err) {
-      if (!isAlreadyExists(err)) throw err;
-    }
-  }
-
-  /** Writes the issued chain and key into the Secret in one update, then the status. */
-  private async writeSecret(
-    current: SecretObj | undefined,
-    order: OrderObj,
-    key: PrivateKey,
-    revision: number,
-  ): Promise<void> {
-    const cert = this.cert;
-    const ns = cert.metadata.namespace ?? "";
-    const chain = Buffer.from(order.status?.certificate ?? "", "base64").toString("utf8");
-    if (!publicKeyMatches(chain, key)) {
-      throw new TemporaryError(`order ${order.metadata.name ?? ""} holds a certificate for another key`);
-    }
-    const info = certificateInfo(chain);
-    const meta = tlsSecretMetadata(cert, { commonName: info.commonName, dnsNames: info.dnsNames });
-    const data = tlsSecretData(chain, key, keySpecOf(cert).encoding);
-    if (current) {
-      const next: SecretObj = structuredClone(current);
-      next.metadata = {
-        ...next.metadata,
-        labels: { ...(next.metadata?.labels ?? {}), ...meta.labels },
-        annotations: { ...(next.metadata?.annotations ?? {}), ...meta.annotations },
-      };
-      const keep = { ...(next.data ?? {}) };
-      delete keep["ca.crt"];
-      next.data = { ...keep, ...data };
-      next.type = current.type ?? TLS_SECRET_TYPE;
-      await this.secretsApi.replace(next, this.req.signal);
-    } else {
-      await this.secretsApi.create(
-        { metadata: { name: cert.spec.secretName, namespace: ns, ...meta }, type: TLS_SECRET_TYPE, data },
-        this.req.signal,
-      );
-    }
-    const renewal = renewalTime({
-      notBefore: info.notBefore,
-      notAfter: info.notAfter,
-      renewBefore: cert.spec.renewBefore ? parseGoDuration(cert.spec.renewBefore) : undefined,
-      renewBeforePercentage: cert.spec.renewBeforePercentage,
+    return next;
+  } catch (err) {
+    if (ctx.req.signal.aborted) throw err;
+    const retryAfterMs = err instanceof TemporaryError ? err.retryAfterMs : undefined;
+    ctx.req.log.warn("renewal information unavailable; renewing at renewalTime", {
+      error: describeError(err),
     });
-    let conditions = this.conditions();
-    conditions = setCondition(
-      conditions,
-      this.ready("True", "Ready", "Certificate is up to date and has not expired"),
-      this.now,
+    return ariStatusAfterError(
+      previous,
+      `${describeError(err)}; renewing at renewalTime until it answers`,
+      ctx.now,
+      retryAfterMs,
     );
-    conditions = removeCondition(conditions, "Issuing");
-    await this.patchStatus({
-      conditions,
-      revision,
-      notBefore: formatTime(info.notBefore),
-      notAfter: formatTime(info.notAfter),
-      renewalTime: formatTime(renewal),
-      lastFailureTime: null,
-      failedIssuanceAttempts: null,
-      nextPrivateKeySecretName: null,
-    });
-    await this.secretsApi.delete(ns, nextKeySecretName(cert), { signal: this.req.signal });
-    await this.pruneOrders(order.metadata.name ?? "");
-    void this.deps.events.record(cert, "Normal", "Issued", "The certificate has been successfully issued");
-    this.req.log.info("certificate issued", { revision, notAfter: formatTime(info.notAfter) });
-  }
-
-  /** Records a failed Order and schedules the next attempt after the backoff. */
-  private async failed(order: OrderObj, stillValid: boolean): Promise<ReconcileResult> {
-    const cert = this.cert;
-    const reason =
-      order.status?.reason ?? `order ${order.metadata.name ?? ""} is ${order.status?.state ?? "failed"}`;
-    const message = `The certificate request has failed to complete and will be retried: ${reason}`;
-    const attempts = (cert.status?.failedIssuanceAttempts ?? 0) + 1;
-    let conditions = setCondition(
-      this.conditions(),
-      { type: "Issuing", status: "False", reason: "Failed", message, ...this.generation() },
-      this.now,
-    );
-    if (!stillValid) conditions = setCondition(conditions, this.ready("False", "Failed", message), this.now);
-    await this.patchStatus({
-      conditions,
-      lastFailureTime: formatTime(this.now),
-      failedIssuanceAttempts: attempts,
-    });
-    void this.deps.events.record(cert, "Warning", "Failed", message);
-    await this.pruneOrders(order.metadata.name ?? "");
-    this.req.log.warn("issuance failed", { order: order.metadata.name, attempts, reason });
-    return {
-      requeueAfter: Math.min(MAX_REQUEUE_MS, issuanceBackoffMs(attempts, this.deps.issuanceBackoffBaseMs)),
-    };
-  }
-
-  /** Keeps the newest `revisionHistoryLimit` (default 1) finished Orders, besides `keep`. */
-  private async pruneOrders(keep: string): Promise<void> {
-    const ns = this.cert.metadata.namespace ?? "";
-    const limit = this.cert.spec.revisionHistoryLimit ?? 1;
-    const finished = this.deps.orders
-      .byIndex(ORDERS_BY_CERTIFICATE, `${ns}/${this.cert.metadata.name ?? ""}`)
-      .filter((o) => o.metadata.name !== keep && ORDER_FINAL_STATES.has(o.status?.state ?? ""))
-      .sort((a, b) => (b.metadata.creationTimestamp ?? "").localeCompare(a.metadata.creationTimestamp ?? ""));
-    for (const o of finished.slice(Math.max(0, limit - 1))) {
-      await this.ordersApi.delete(ns, o.metadata.name ?? "", {
-        uid: o.metadata.uid ?? "",
-        signal: this.req.signal,
-      });
-    }
-  }
-
-  /** The Secret is current: refresh its template metadata if it changed, and the status. */
-  private async upToDate(
-    secret: SecretObj,
-    t: { notBefore: Date; notAfter: Date; renewal: Date },
-  ): Promise<void> {
-    const cert = this.cert;
-    const facts = secretFacts(secret);
-    const meta = tlsSecretMetadata(cert, {
-      commonName: facts.certificate?.commonName,
-      dnsNames: facts.certificate?.dnsNames ?? [],
-    });
-    if (!hasMetadata(secret, meta)) {
-      await this.secretsApi.patch(
-        cert.metadata.namespace,
-        secret.metadata?.name ?? "",
-        { metadata: meta },
-        { signal: this.req.signal },
-      );
-    }
-    let conditions = setCondition(
-      this.conditions(),
-      this.ready("True", "Ready", "Certificate is up to date and has not expired"),
-      this.now,
-    );
-    conditions = removeCondition(conditions, "Issuing");
-    const want = {
-      conditions,
-      notBefore: formatTime(t.notBefore),
-      notAfter: formatTime(t.notAfter),
-      renewalTime: formatTime(t.renewal),
-      revision: cert.status?.revision ?? 1,
-    };
-    const st = cert.status ?? {};
-    if (
-      JSON.stringify(st.conditions ?? []) !== JSON.stringify(conditions) ||
-      st.notBefore !== want.notBefore ||
-      st.notAfter !== want.notAfter ||
-      st.renewalTime !== want.renewalTime ||
-      st.revision !== want.revision
-    ) {
-      await this.patchStatus(want);
-    }
-  }
-
-  private conditions(): Condition[] {
-    return this.cert.status?.conditions ?? [];
-  }
-
-  private generation(): { observedGeneration?: number } {
-    const g = this.cert.metadata.generation;
-    return g === undefined ? {} : { observedGeneration: g };
-  }
-
-  private ready(status: "True" | "False", reason: string, message: string) {
-    return { type: "Ready", status, reason, message, ...this.generation() } as const;
-  }
-
-  /** Sets Ready; returns true when it changed (so callers record an Event only once). */
-  private async setReady(status: "True" | "False", reason: string, message: string): Promise<boolean> {
-    const before = getCondition(this.conditions(), "Ready");
-    if (before?.status === status && before.reason === reason && before.message === message) return false;
-    await this.patchStatus({
-      conditions: setCondition(this.conditions(), this.ready(status, reason, message), this.now),
-    });
-    return true;
-  }
-
-  private async setIssuing(status: "True" | "False", reason: string, message: string): Promise<void> {
-    const before = getCondition(this.conditions(), "Issuing");
-    if (before?.status === status && before.reason === reason && before.message === message) return;
-    const conditions = setCondition(
-      this.conditions(),
-      { type: "Issuing", status, reason, message, ...this.generation() },
-      this.now,
-    );
-    await this.patchStatus({ conditions });
-  }
-
-  /** Merge-patches status (conditional on the object we read), keeping our copy current. */
-  private async patchStatus(status: Record<string, unknown>): Promise<void> {
-    this.cert = await this.certs.patchStatus(this.cert, status, { signal: this.req.signal });
   }
 }
 
-/** Name of the Secret that holds the next private key until issuance completes. */
-export function nextKeySecretName(cert: CertificateObj): string {
-  return boundedName(cert.metadata.name ?? "", "next-key");
+/** Runs the post-issuance chain and applies every fix in one write. */
+async function postIssuance(ctx: CertContext, obs: Observed, secret: SecretObj): Promise<void> {
+  const cert = ctx.cert;
+  const c = obs.facts.certificate;
+  const desired = desiredMetadata(cert, { commonName: c?.commonName, dnsNames: c?.dnsNames ?? [] }, obs.hash);
+  const renderer = ctx.deps.outputs;
+  const managedOutputKeys = renderer?.managedKeys ?? [];
+  const material = {
+    chainPem: obs.facts.chainPem ?? "",
+    keyPem: Buffer.from(secret.data?.["tls.key"] ?? "", "base64").toString("utf8"),
+    caPem: secret.data?.["ca.crt"]
+      ? Buffer.from(secret.data["ca.crt"], "base64").toString("utf8")
+      : undefined,
+  };
+  let options;
+  let current = true;
+  let wanted: readonly string[] = [];
+  if (renderer && wantsOutputs(cert)) {
+    try {
+      options = await outputOptions(cert, ctx.deps.secretReader ?? missingReader, ctx.req.signal);
+      wanted = renderer.keysFor(material, options);
+      current = await renderer.current(secret.data ?? {}, material, options);
+    } catch (err) {
+      throw await outputsFailed(ctx, err);
+    }
+  }
+  const fixes = postIssuanceFixes({
+    secret,
+    desired,
+    outputsCurrent: current,
+    managedOutputKeys,
+    wantedOutputKeys: wanted,
+  });
+  if (fixes.length === 0) return;
+  const rewriteData = fixes.some((f) => f.reason === "OutputsOutdated" || f.reason === "StaleOutputs");
+  let data: Record<string, string> | undefined;
+  if (rewriteData && renderer && options) {
+    try {
+      data = await renderer.render(material, options);
+    } catch (err) {
+      throw await outputsFailed(ctx, err);
+    }
+  } else if (rewriteData) {
+    data = {}; // nothing wanted: the stale keys go
+  }
+  const next = updatedSecret(secret, desired, { managedOutputKeys, data });
+  await ctx.secretsApi.replace(next, ctx.req.signal);
+  ctx.req.log.info("secret updated without reissuing", { fixes: fixes.map((f) => f.reason) });
 }
 
-/** Fields a DNS-01 ACME issuer cannot put in a certificate, explained; undefined when all is fine. */
-export function unsupportedFields(cert: CertificateObj): string | undefined {
-  const s = cert.spec;
-  const bad: string[] = [];
-  if ((s.ipAddresses?.length ?? 0) > 0) bad.push("ipAddresses");
-  if ((s.uris?.length ?? 0) > 0) bad.push("uris");
-  if ((s.emailAddresses?.length ?? 0) > 0) bad.push("emailAddresses");
-  if ((s.otherNames?.length ?? 0) > 0) bad.push("otherNames");
-  if (bad.length === 0) return undefined;
-  return `ACME DNS-01 validates DNS names only; remove ${bad.join(", ")} from the spec`;
+/**
+ * Shows why the outputs cannot be written (a missing password Secret, an empty password) as
+ * Ready=False with the error's reason, and returns the error for the queue: terminal errors wait
+ * for a change (the password Secret is read again on the next spec or Secret event).
+ */
+async function outputsFailed(ctx: CertContext, err: unknown): Promise<unknown> {
+  if (err instanceof TerminalError) {
+    await ctx.setCondition(
+      "Ready",
+      "False",
+      err.reason,
+      `Cannot write additionalOutputFormats or keystores into Secret ${ctx.cert.spec.secretName}: ${err.message}`,
+    );
+  }
+  return err;
+}
+
+const missingReader = {
+  read(): Promise<string> {
+    return Promise.reject(
+      new TerminalError("no Secret reader is configured for keystore passwords", "SecretNotFound"),
+    );
+  },
+};
+
+/** Drives one issuance: readiness, issuer check, backoff, next key, Order, and the Secret once valid. */
+async function issue(ctx: CertContext, obs: Observed): Promise<ReconcileResult> {
+  const trigger = obs.trigger;
+  if (!trigger) return;
+  await applyReadiness(ctx, obs);
+  const cert = ctx.cert;
+  const notAfter = obs.facts.certificate?.notAfter;
+
+  const issuer = obs.issuer;
+  if (!issuer) {
+    await ctx.setCondition(
+      "Issuing",
+      "False",
+      "IssuerNotFound",
+      `Waiting for ${ctx.issuerId}, which does not exist: create it or fix issuerRef`,
+    );
+    // The Issuer watch re-drives this when it appears; the growing retry is a safety net.
+    throw new TemporaryError(`${ctx.issuerId} does not exist`);
+  }
+  if (!isTrue(issuer.status?.conditions, "Ready")) {
+    await ctx.setCondition(
+      "Issuing",
+      "False",
+      "IssuerNotReady",
+      `Waiting for ${ctx.issuerId} to become Ready (see its Ready condition)`,
+    );
+    throw new TemporaryError(`${ctx.issuerId} is not Ready`);
+  }
+
+  const status = cert.status ?? {};
+  const attempts = status.failedIssuanceAttempts ?? 0;
+  const issuing = getCondition(status.conditions, "Issuing");
+  if (issuing?.status !== "True") {
+    const retryAt = backoffUntil({
+      failedAttempts: attempts,
+      lastFailureTime: status.lastFailureTime,
+      lastFailureGeneration: status.lastFailureGeneration,
+      generation: cert.metadata.generation,
+      baseMs: ctx.deps.issuanceBackoffBaseMs,
+    });
+    if (retryAt && retryAt > ctx.now) return { requeueAfter: nextWake(ctx, retryAt, notAfter) };
+    // The caches may lag behind our own last write (a Secret just issued): confirm from the API
+    // server before starting, so a stale read never orders a second certificate.
+    const fresh = await ctx.secretsApi.find(ctx.ns, cert.spec.secretName, ctx.req.signal);
+    if (fresh?.metadata?.resourceVersion !== obs.secret?.metadata?.resourceVersion) {
+      throw new TemporaryError("the Secret changed since the cache was read; looking again", 500);
+    }
+    await ctx.setCondition("Issuing", "True", trigger.reason, trigger.message);
+    void ctx.deps.events.record(cert, "Normal", "Issuing", trigger.message);
+  }
+
+  const key = await nextPrivateKey(ctx, obs.secret);
+  const revision = (status.revision ?? 0) + 1;
+  const name = orderName(ctx, revision, attempts, obs.hash, key);
+  const order =
+    ctx.deps.orders.get(`${ctx.ns}/${name}`) ?? (await ctx.ordersApi.find(ctx.ns, name, ctx.req.signal));
+  if (!order) {
+    // Only a renewal names its predecessor: a changed spec asks for another certificate, which a
+    // CA may refuse to treat as a replacement.
+    const replaces =
+      ariEnabled(ctx, issuer) && RENEWAL_REASONS.has(trigger.reason) && obs.facts.chainPem
+        ? safeCertId(ctx, obs.facts.chainPem)
+        : undefined;
+    await createOrder(ctx, { name, revision, key, request: obs.request, issuer, replaces });
+    return notAfter ? { requeueAfter: nextWake(ctx, notAfter) } : undefined;
+  }
+  const state = order.status?.state;
+  if (state === "valid" && order.status?.certificate) {
+    try {
+      await writeSecret(ctx, { current: obs.secret, order, key, revision, request: obs.request });
+    } catch (err) {
+      throw await outputsFailed(ctx, err);
+    }
+    return;
+  }
+  if (state !== undefined && ORDER_FINAL_STATES.has(state)) {
+    const failed = await recordFailure(ctx, order, (failure) =>
+      readyState({
+        notReady: notReady({ secret: obs.facts, now: ctx.now }),
+        trigger: obs.trigger,
+        lastFailure: failure,
+      }),
+    );
+    const retryAt = backoffUntil({
+      failedAttempts: failed,
+      lastFailureTime: formatTime(ctx.now),
+      baseMs: ctx.deps.issuanceBackoffBaseMs,
+    });
+    return { requeueAfter: nextWake(ctx, retryAt, notAfter) };
+  }
+  if (order.status?.reason) {
+    await ctx.setCondition(
+      "Issuing",
+      "True",
+      trigger.reason,
+      `${trigger.message}; waiting on ${order.status.reason}`,
+    );
+  }
+  // Order events drive progress; notAfter is when Ready must turn False if it never completes.
+  return notAfter ? { requeueAfter: nextWake(ctx, notAfter) } : undefined;
+}
+
+function safeCertId(ctx: CertContext, chainPem: string): string | undefined {
+  try {
+    return ctx.deps.renewalInfo?.certId(chainPem);
+  } catch (err) {
+    ctx.req.log.warn("cannot compute the ARI certID of the current certificate", {
+      error: describeError(err),
+    });
+    return undefined;
+  }
 }

@@ -2,7 +2,6 @@ import { describeError } from "../../kube/api-errors.js";
 import {
   certificateInfo,
   encodePrivateKey,
-  normalizeKeySpec,
   parseCertificateChain,
   parsePrivateKey,
   publicKeyMatches,
@@ -16,7 +15,9 @@ import {
   type CertificateObj,
   type SecretObj,
 } from "../kinds.js";
-import { Annotations, type CertificateFacts, type SecretFacts } from "./policies.js";
+import type { DesiredMetadata } from "./post-issuance.js";
+import { keySpecOf, requestedNames } from "./request.js";
+import { Annotations, RENEW_ANNOTATION, type CertificateFacts, type SecretFacts } from "./trigger.js";
 
 /** The Secret type and keys of a TLS Secret. */
 export const TLS_SECRET_TYPE = "kubernetes.io/tls";
@@ -30,28 +31,23 @@ export function secretText(secret: SecretObj | undefined, key: string): string |
   return v === undefined ? undefined : Buffer.from(v, "base64").toString("utf8");
 }
 
-/** The Certificate's key spec with cert-manager's defaults (RSA 2048, PKCS1). */
-export function keySpecOf(cert: CertificateObj): NormalizedKeySpec {
-  const pk = cert.spec.privateKey;
-  return normalizeKeySpec({
-    algorithm: pk?.algorithm,
-    size: pk?.size,
-    encoding: pk?.encoding,
-  });
-}
-
-/** The facts the trigger policies compare, taken from the Certificate's spec. */
-export function certificateFacts(cert: CertificateObj): CertificateFacts {
+/**
+ * The facts the trigger policies compare, taken from the Certificate's spec: the SAN set it must
+ * carry, its issuer and key, the hash of its request, and the manual renewal annotation.
+ */
+export function certificateFacts(cert: CertificateObj, requestHash: string): CertificateFacts {
   const key = keySpecOf(cert);
   const ref = cert.spec.issuerRef;
   return {
-    commonName: cert.spec.commonName,
-    dnsNames: cert.spec.dnsNames ?? [],
+    names: requestedNames(cert),
     issuerName: ref.name,
     issuerKind: ref.kind ?? "Issuer",
     issuerGroup: ref.group ?? "dns01.io",
     keyAlgorithm: key.algorithm,
     keySize: key.size,
+    requestHash,
+    renewRequest: cert.metadata.annotations?.[RENEW_ANNOTATION],
+    lastManualRenewal: cert.status?.lastManualRenewal,
   };
 }
 
@@ -67,7 +63,7 @@ export function secretOwnedBy(secret: SecretObj, cert: CertificateObj): boolean 
 /** Parses a Secret into the facts the policies need, never throwing. */
 export function secretFacts(
   secret: SecretObj | undefined,
-): SecretFacts & { notBefore?: Date; key?: PrivateKey } {
+): SecretFacts & { chainPem?: string; key?: PrivateKey } {
   if (!secret) return { exists: false, annotations: {}, hasCertificate: false, hasPrivateKey: false };
   const crt = secretText(secret, TLS_CRT);
   const keyPem = secretText(secret, TLS_KEY);
@@ -83,8 +79,13 @@ export function secretFacts(
     const key = parsePrivateKey(keyPem);
     return {
       ...base,
-      certificate: { commonName: info.commonName, dnsNames: info.dnsNames, notAfter: info.notAfter },
-      notBefore: info.notBefore,
+      certificate: {
+        commonName: info.commonName,
+        dnsNames: info.dnsNames,
+        notBefore: info.notBefore,
+        notAfter: info.notAfter,
+      },
+      chainPem: crt,
       privateKey: { algorithm: key.algorithm, size: key.size },
       keyMatchesCertificate: publicKeyMatches(crt, key),
       key,
@@ -113,39 +114,39 @@ export function tlsSecretData(
   return data;
 }
 
-/** The labels and annotations our Secret carries: ours, then the Certificate's secretTemplate. */
-export function tlsSecretMetadata(
+/**
+ * The labels and annotations our Secret carries: the secretTemplate's, then ours (ours win), the
+ * request hash, and which keys came from the template (so that removing one removes it).
+ */
+export function desiredMetadata(
   cert: CertificateObj,
   names: { commonName?: string | undefined; dnsNames: readonly string[] },
-): { labels: Record<string, string>; annotations: Record<string, string> } {
+  requestHash: string,
+): DesiredMetadata {
   const ref = cert.spec.issuerRef;
+  const tl = cert.spec.secretTemplate?.labels ?? {};
+  const ta = cert.spec.secretTemplate?.annotations ?? {};
+  const labels: Record<string, string> = {
+    ...tl,
+    [MANAGED_BY_LABEL]: MANAGED_BY,
+    [CERTIFICATE_LABEL]: cert.metadata.name ?? "",
+  };
+  const annotations: Record<string, string> = {
+    ...ta,
+    [Annotations.certificateName]: cert.metadata.name ?? "",
+    [Annotations.issuerName]: ref.name,
+    [Annotations.issuerKind]: ref.kind ?? "Issuer",
+    [Annotations.issuerGroup]: ref.group ?? "dns01.io",
+    [Annotations.commonName]: names.commonName ?? "",
+    [Annotations.altNames]: names.dnsNames.join(","),
+    [Annotations.requestHash]: requestHash,
+  };
   return {
-    labels: {
-      ...(cert.spec.secretTemplate?.labels ?? {}),
-      [MANAGED_BY_LABEL]: MANAGED_BY,
-      [CERTIFICATE_LABEL]: cert.metadata.name ?? "",
-    },
-    annotations: {
-      ...(cert.spec.secretTemplate?.annotations ?? {}),
-      [Annotations.certificateName]: cert.metadata.name ?? "",
-      [Annotations.issuerName]: ref.name,
-      [Annotations.issuerKind]: ref.kind ?? "Issuer",
-      [Annotations.issuerGroup]: ref.group ?? "dns01.io",
-      [Annotations.commonName]: names.commonName ?? "",
-      [Annotations.altNames]: names.dnsNames.join(","),
+    labels,
+    annotations,
+    templateKeys: {
+      labels: Object.keys(tl).filter((k) => labels[k] === tl[k]),
+      annotations: Object.keys(ta).filter((k) => annotations[k] === ta[k]),
     },
   };
-}
-
-/** True when every label and annotation in `want` is already on the Secret. */
-export function hasMetadata(
-  secret: SecretObj,
-  want: { labels: Record<string, string>; annotations: Record<string, string> },
-): boolean {
-  const l = secret.metadata?.labels ?? {};
-  const a = secret.metadata?.annotations ?? {};
-  return (
-    Object.entries(want.labels).every(([k, v]) => l[k] === v) &&
-    Object.entries(want.annotations).every(([k, v]) => a[k] === v)
-  );
 }

@@ -4,30 +4,72 @@ import type { KubeClient } from "../../kube/client.js";
 import { PatchType } from "../../kube/client.js";
 import type { AcmeChallenge } from "../../acme/index.js";
 import type { SecretReader } from "../../solvers/credentials.js";
+import type { EventRecorder } from "../../kube/events.js";
 import type { Dns01Dispatcher } from "../../solvers/dispatcher.js";
-import { createSolver } from "../../solvers/registry.js";
+import { createSolver, providerName } from "../../solvers/registry.js";
+import { stateReadyConditions } from "../state-ready.js";
 import type { Dns01Solver, TxtRecord } from "../../solvers/types.js";
 import type { AcmeAccounts } from "../issuers/accounts.js";
-import { CHALLENGE_FINALIZER, Kinds, type ChallengeObj, type OrderObj } from "../kinds.js";
+import {
+  CERTIFICATE_LABEL,
+  CHALLENGE_FINALIZER,
+  Kinds,
+  type CertificateObj,
+  type ChallengeObj,
+  type OrderObj,
+} from "../kinds.js";
 import {
   type ControllerDefinition,
   type Informer,
   type ReconcileRequest,
   type ReconcileResult,
   ResourceClient,
+  objectKey,
   watch,
 } from "../runtime/index.js";
+
+/** A TXT value written or removed, for the audit trail and metrics. No credential, ever. */
+export interface RecordChange {
+  readonly action: "present" | "cleanup";
+  /** The provider field of the solver: `rfc2136`, `cloudflare`, ... */
+  readonly provider: string;
+  readonly fqdn: string;
+  readonly zone: string;
+  /** The acting issuer: `Issuer ns/name` or `ClusterIssuer name`. */
+  readonly issuer: string;
+  readonly namespace: string;
+  readonly challenge: string;
+  readonly certificate: string | undefined;
+}
+
+/** What the Challenge controller needs of the issuers' accounts (AcmeAccounts). */
+export type ChallengeAccounts = Pick<AcmeAccounts, "resolve" | "secretNamespaceOf"> & {
+  clientFor(
+    issuer: Parameters<AcmeAccounts["clientFor"]>[0],
+    signal?: AbortSignal,
+  ): Promise<Pick<Awaited<ReturnType<AcmeAccounts["clientFor"]>>, "acceptChallenge" | "getChallenge">>;
+};
 
 /** What the Challenge controller needs. */
 export interface ChallengeControllerDeps {
   client: KubeClient;
-  accounts: AcmeAccounts;
-  dispatcher: Dns01Dispatcher;
+  accounts: ChallengeAccounts;
+  dispatcher: Pick<Dns01Dispatcher, "resolveRecord" | "checkPropagation"> &
+    Partial<Pick<Dns01Dispatcher, "instrument">>;
   secrets: SecretReader;
+  events: EventRecorder;
   challenges: Informer<ChallengeObj>;
   orders: Informer<OrderObj>;
+  /** For the audit Events on the Certificate a Challenge works for. */
+  certificates: Informer<CertificateObj>;
+  /** Called after every TXT value presented or removed (a hook for metrics); must not throw. */
+  onRecordChange?: (change: RecordChange) => void;
+  /** Builds the provider of a solver block; tests pass fakes. Default: the registry's createSolver. */
+  createSolver?: typeof createSolver;
 }
 
+/** Index of Challenges by the key of the Order that owns them (the Challenge controller's own). */
+const CHALLENGES_BY_OWNER = "challenges-by-owner-order";
 /** First wait between propagation checks; grows to PROPAGATION_MAX_MS. */
 const PROPAGATION_FIRST_MS = 200;
 const PROPAGATION_MAX_MS = 10_000;
@@ -44,10 +86,23 @@ const SAFETY_NET_MS = 2000;
  * at any point leaves a Challenge that knows what to clean up.
  */
 export function challengeController(deps: ChallengeControllerDeps): ControllerDefinition {
+  deps.challenges.addIndex(CHALLENGES_BY_OWNER, (c) =>
+    (c.metadata.ownerReferences ?? [])
+      .filter((r) => r.kind === "Order" && r.controller === true)
+      .map((r) => `${c.metadata.namespace ?? ""}/${r.name}`),
+  );
   return {
     name: "challenges",
     concurrency: 10,
-    watches: [watch(deps.challenges)],
+    watches: [
+      watch(deps.challenges),
+      // Without a garbage collector nothing else tells a Challenge that its Order went.
+      watch(deps.orders, {
+        filter: (ev) => ev.type === "delete",
+        map: (order) =>
+          deps.challenges.byIndex(CHALLENGES_BY_OWNER, objectKey(order)).map((c) => objectKey(c)),
+      }),
+    ],
     reconcile: (req) => new ChallengeReconcile(deps, req).run(),
   };
 }
@@ -174,7 +229,7 @@ class ChallengeReconcile {
       });
     }
     await solver.present(this.txt(record), { signal: this.req.signal, log: this.req.log });
-    this.req.log.info("presented TXT record", { fqdn: record.fqdn, zone: record.zone });
+    this.audit("present", record);
     await this.patchStatus({
       state: "pending",
       reason: `Presented TXT record ${record.fqdn}; waiting for DNS propagation`,
@@ -188,7 +243,11 @@ class ChallengeReconcile {
   private async checkAndAccept(): Promise<ReconcileResult> {
     const record = this.ch.status?.presentedRecord;
     if (!record) return { requeueAfter: 0 };
-    const check = await this.deps.dispatcher.checkPropagation(record, this.ch.spec.key, this.req.signal);
+    const check = await this.deps.dispatcher.checkPropagation(
+      { ...record, provider: this.providerLabel() },
+      this.ch.spec.key,
+      this.req.signal,
+    );
     if (!check.propagated) {
       await this.noteReason(`Waiting for DNS propagation of ${record.fqdn}: ${check.detail}`);
       const elapsed = Date.now() - Date.parse(this.ch.metadata.creationTimestamp ?? new Date().toISOString());
@@ -231,7 +290,52 @@ class ChallengeReconcile {
     if (!record || this.ch.status?.presented === false) return;
     const solver = await this.solver();
     await solver.cleanUp(this.txt(record), { signal: this.req.signal, log: this.req.log });
-    this.req.log.info("removed TXT record", { fqdn: record.fqdn });
+    this.audit("cleanup", record);
+  }
+
+  /**
+   * The audit trail of DNS changes: a Normal Event on the Challenge and on its Certificate, a log
+   * line with the same fields, and the metrics hook. Names only: fqdn, zone, provider, issuer.
+   */
+  private audit(action: RecordChange["action"], record: { fqdn: string; zone: string }): void {
+    const ch = this.ch;
+    const ns = ch.metadata.namespace ?? "";
+    const ref = ch.spec.issuerRef;
+    const issuer = ref.kind === "ClusterIssuer" ? `ClusterIssuer ${ref.name}` : `Issuer ${ns}/${ref.name}`;
+    const provider = this.providerLabel();
+    const label = ch.metadata.labels?.[CERTIFICATE_LABEL];
+    const certName = label === "" ? undefined : label;
+    const change: RecordChange = {
+      action,
+      provider,
+      fqdn: record.fqdn,
+      zone: record.zone,
+      issuer,
+      namespace: ns,
+      challenge: ch.metadata.name ?? "",
+      certificate: certName,
+    };
+    const [reason, verb] =
+      action === "present" ? ["PresentedRecord", "Presented"] : ["CleanedUpRecord", "Removed"];
+    const message = `${verb} TXT record ${record.fqdn} in zone ${record.zone} with provider ${provider} for ${issuer}`;
+    this.req.log.info(action === "present" ? "presented TXT record" : "removed TXT record", {
+      audit: reason,
+      fqdn: record.fqdn,
+      zone: record.zone,
+      provider,
+      issuer,
+      challenge: change.challenge,
+      ...(certName !== undefined ? { certificate: certName } : {}),
+    });
+    void this.deps.events.record(ch, "Normal", reason, message);
+    const cert = certName !== undefined ? this.deps.certificates.get(`${ns}/${certName}`) : undefined;
+    if (cert)
+      void this.deps.events.record(cert, "Normal", reason, `Challenge ${change.challenge}: ${message}`);
+    try {
+      this.deps.onRecordChange?.(change);
+    } catch (err) {
+      this.req.log.warn("onRecordChange hook threw; ignored", { error: describeError(err) });
+    }
   }
 
   private async removeFinalizer(): Promise<void> {
@@ -259,12 +363,24 @@ class ChallengeReconcile {
     // The Challenge carries its own copy of the solver, and the issuer's kind says where its
     // Secrets live: cleanup works even after the issuer was deleted, so no finalizer waits on it.
     const clusterScoped = this.ch.spec.issuerRef.kind === "ClusterIssuer";
-    return createSolver(dns01, {
+    const solver = await (this.deps.createSolver ?? createSolver)(dns01, {
       clusterScoped,
       secretNamespace: this.deps.accounts.secretNamespaceOf(this.ch.metadata.namespace ?? "", clusterScoped),
       secrets: this.deps.secrets,
       signal: this.req.signal,
     });
+    // Counted per present/cleanUp by provider and outcome (dns01_dns_provider_requests_total).
+    return this.deps.dispatcher.instrument?.(providerName(dns01), solver) ?? solver;
+  }
+
+  /** The provider of this Challenge's solver, for metric labels; "unknown" for a malformed block. */
+  private providerLabel(): string {
+    const dns01 = this.ch.spec.solver.dns01;
+    try {
+      return dns01 ? providerName(dns01) : "unknown";
+    } catch {
+      return "unknown";
+    }
   }
 
   private async client() {
@@ -278,7 +394,19 @@ class ChallengeReconcile {
     await this.patchStatus({ reason });
   }
 
+  /** Writes status, keeping the Ready condition in step with the state and reason being written. */
   private async patchStatus(status: Record<string, unknown>): Promise<void> {
-    this.ch = await this.api.patchStatus(this.ch, status, { signal: this.req.signal });
+    const cur = this.ch.status;
+    const state = "state" in status ? (status["state"] as string | undefined) : cur?.state;
+    const reason = "reason" in status ? (status["reason"] as string | undefined) : cur?.reason;
+    const conditions = stateReadyConditions(
+      "Challenge",
+      cur?.conditions,
+      state,
+      reason,
+      this.ch.metadata.generation,
+      new Date(),
+    );
+    this.ch = await this.api.patchStatus(this.ch, { ...status, conditions }, { signal: this.req.signal });
   }
 }

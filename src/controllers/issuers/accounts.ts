@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import { AcmeClient } from "../../acme/index.js";
+import { AcmeClient, type AcmeClientOptions } from "../../acme/index.js";
 import type { IssuerRef } from "../../crds/index.js";
 import { TemporaryError } from "../../errors.js";
 import type { Logger } from "../../log.js";
@@ -36,6 +36,8 @@ export class AcmeAccounts {
       secrets: SecretReader;
       clusterResourceNamespace: string;
       log: Logger;
+      /** Sees every ACME HTTP request (the `certmanager_http_acme_client_request_*` metrics). */
+      onRequest?: AcmeClientOptions["onRequest"];
     },
   ) {}
 
@@ -88,6 +90,11 @@ export class AcmeAccounts {
       { name: acme.privateKeySecretRef.name, key: acme.privateKeySecretRef.key ?? ACCOUNT_KEY_KEY },
       signal,
     );
+    if (hash !== "" && keyHash(keyPem) !== hash) {
+      // The key was rotated and the Issuer has not registered it yet: signing with the new key
+      // under the old account URL would be refused. Its controller is on it (it watches the Secret).
+      throw new TemporaryError(`${id}: the account key changed; waiting for the issuer to re-register`, 2000);
+    }
     const client = this.build(issuer, keyPem, uri);
     cached?.client.close();
     this.clients.set(id, { fingerprint, client });
@@ -111,6 +118,7 @@ export class AcmeAccounts {
       skipTlsVerify: acme.skipTLSVerify === true,
       userAgent: "dns01-operator/0.1",
       log: this.opts.log,
+      onRequest: this.opts.onRequest,
     });
   }
 

@@ -1,7 +1,7 @@
 import { generatePrivateKey } from "../../pki/index.js";
 import { TemporaryError, TerminalError } from "../../errors.js";
 import type { EventRecorder } from "../../kube/events.js";
-import { describeError, isNotFound } from "../../kube/api-errors.js";
+import { apiStatusCode, describeError, isAlreadyExists, isNotFound } from "../../kube/api-errors.js";
 import type { SecretReader } from "../../solvers/credentials.js";
 import {
   type ControllerDefinition,
@@ -15,6 +15,7 @@ import {
   watch,
 } from "../runtime/index.js";
 import type { KubeClient } from "../../kube/client.js";
+import { silentLogger } from "../../log.js";
 import {
   Kinds,
   MANAGED_BY,
@@ -23,17 +24,49 @@ import {
   type IssuerObj,
   type SecretObj,
 } from "../kinds.js";
+import type { AcmeClient } from "../../acme/index.js";
 import { ACCOUNT_KEY_KEY, type AcmeAccounts, type AnyIssuerObj, keyHash } from "./accounts.js";
+import { AccountKeySecretWatch } from "./secret-watch.js";
+
+/** What the Issuer controller needs of AcmeAccounts (tests pass a scripted CA through `build`). */
+export type IssuerAccounts = Pick<AcmeAccounts, "secretNamespace" | "forget"> & {
+  build(...args: Parameters<AcmeAccounts["build"]>): Pick<AcmeClient, "ensureAccount" | "close">;
+};
 
 /** What the Issuer controller needs. */
 export interface IssuerControllerDeps {
   client: KubeClient;
-  accounts: AcmeAccounts;
+  accounts: IssuerAccounts;
   secrets: SecretReader;
   events: EventRecorder;
   issuers: Informer<IssuerObj>;
   clusterIssuers: Informer<ClusterIssuerObj>;
+  /** Watches of the account-key Secrets; one is made on `client` when not given. */
+  keySecrets?: { issuers: AccountKeySecretWatch; clusterIssuers: AccountKeySecretWatch };
   now?: () => Date;
+}
+
+/**
+ * The error for an RBAC refusal on the account-key Secret: it names the verb, the resource and the
+ * namespace to grant, instead of passing for a missing Secret.
+ */
+function forbidden(verb: string, namespace: string, name: string, err: unknown): TerminalError {
+  return new TerminalError(
+    `the operator is not allowed to ${verb} Secret ${namespace}/${name}: grant its ServiceAccount ` +
+      `"${verb}" on "secrets" in namespace "${namespace}" (a Role and RoleBinding there). ` +
+      `The API server said: ${describeError(err)}`,
+    "AccountKeySecretForbidden",
+    { cause: err },
+  );
+}
+
+/** Whether an error (or its causes) is an API server 403. */
+function isForbidden(err: unknown): boolean {
+  for (let e: unknown = err, depth = 0; e !== undefined && depth < 5; depth++) {
+    if (apiStatusCode(e) === 403) return true;
+    e = e instanceof Error ? e.cause : undefined;
+  }
+  return false;
 }
 
 /**
@@ -43,16 +76,20 @@ export interface IssuerControllerDeps {
  * A Ready issuer whose spec and key are unchanged costs no CA round trip.
  */
 export function issuerControllers(deps: IssuerControllerDeps): ControllerDefinition[] {
+  const keySecrets = deps.keySecrets ?? {
+    issuers: new AccountKeySecretWatch({ client: deps.client, log: silentLogger() }),
+    clusterIssuers: new AccountKeySecretWatch({ client: deps.client, log: silentLogger() }),
+  };
   return [
     {
       name: "issuers",
-      watches: [watch(deps.issuers, { filter: generationChanged })],
-      reconcile: (req) => reconcileIssuer(deps, "Issuer", req),
+      watches: [watch(deps.issuers, { filter: generationChanged }), keySecrets.issuers],
+      reconcile: (req) => reconcileIssuer(deps, "Issuer", keySecrets.issuers, req),
     },
     {
       name: "clusterissuers",
-      watches: [watch(deps.clusterIssuers, { filter: generationChanged })],
-      reconcile: (req) => reconcileIssuer(deps, "ClusterIssuer", req),
+      watches: [watch(deps.clusterIssuers, { filter: generationChanged }), keySecrets.clusterIssuers],
+      reconcile: (req) => reconcileIssuer(deps, "ClusterIssuer", keySecrets.clusterIssuers, req),
     },
   ];
 }
@@ -60,12 +97,14 @@ export function issuerControllers(deps: IssuerControllerDeps): ControllerDefinit
 async function reconcileIssuer(
   deps: IssuerControllerDeps,
   kind: "Issuer" | "ClusterIssuer",
+  keySecrets: AccountKeySecretWatch,
   req: ReconcileRequest,
 ): Promise<ReconcileResult> {
   const issuer: AnyIssuerObj | undefined =
     kind === "Issuer" ? deps.issuers.get(req.key) : deps.clusterIssuers.get(req.key);
   if (!issuer) {
     deps.accounts.forget(kind, req.namespace, req.name);
+    keySecrets.untrack(req.key);
     return;
   }
   const acme = issuer.spec.acme;
@@ -106,6 +145,8 @@ async function reconcileIssuer(
     name: acme.privateKeySecretRef.name,
     key: acme.privateKeySecretRef.key ?? ACCOUNT_KEY_KEY,
   };
+  // Watch the key Secret from the first run on, so that a rotation (or its creation) brings us back.
+  keySecrets.track(req.key, secretNamespace, keyRef.name);
   let keyPem: string;
   try {
     keyPem = await ensureAccountKey(deps, issuer, secretNamespace, keyRef, req);
@@ -117,6 +158,14 @@ async function reconcileIssuer(
 
   const hash = keyHash(keyPem);
   const registered = issuer.status?.acme;
+  if (registered?.lastPrivateKeyHash !== undefined && registered.lastPrivateKeyHash !== hash) {
+    // A rotated key: the cached client signs with the old one. Drop it; the account is looked up
+    // (or registered) for the new key below, and Orders wait until the status carries its hash.
+    deps.accounts.forget(kind, req.namespace, req.name);
+    req.log.info("the ACME account key changed; registering or looking up its account", {
+      secretName: `${secretNamespace}/${keyRef.name}`,
+    });
+  }
   if (
     isTrue(issuer.status?.conditions, "Ready", generation) &&
     registered?.uri &&
@@ -191,6 +240,7 @@ async function ensureAccountKey(
   try {
     return await deps.secrets.read(namespace, ref, req.signal);
   } catch (err) {
+    if (isForbidden(err)) throw forbidden("get", namespace, ref.name, err);
     const missing =
       err instanceof TerminalError && (err.reason === "SecretNotFound" || isNotFound(err.cause));
     if (!missing || issuer.spec.acme.disableAccountKeyGeneration === true) throw err;
@@ -218,7 +268,9 @@ async function ensureAccountKey(
     );
     req.log.info("generated a new ACME account key", { secretName: `${namespace}/${ref.name}` });
     return key.pem;
-  } catch {
+  } catch (err) {
+    if (isForbidden(err)) throw forbidden("create", namespace, ref.name, err);
+    if (!isAlreadyExists(err)) throw err;
     // Another writer created it first (or it appeared since our read): use theirs.
     return deps.secrets.read(namespace, ref, req.signal);
   }

@@ -108,3 +108,19 @@ export function conditionsEqual(
     );
   });
 }
+
+/**
+ * True when an object's status was last written for its current generation
+ * (`status.observedGeneration`, set by every ResourceClient.patchStatus). A controller that skips
+ * a status write because nothing it computes has changed must still write when this is false, or
+ * GitOps tools keep seeing the new spec as not yet observed.
+ */
+export function statusObserved(obj: {
+  metadata?: { generation?: number | undefined } | undefined;
+  status?: unknown;
+}): boolean {
+  const generation = obj.metadata?.generation;
+  if (generation === undefined) return true;
+  const status = obj.status as { observedGeneration?: unknown } | undefined;
+  return status?.observedGeneration === generation;
+}

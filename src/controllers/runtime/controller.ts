@@ -110,6 +110,18 @@ export interface ControllerDefinition {
   onOutcome?: (outcome: Outcome) => void;
 }
 
+/**
+ * Hooks through which the runtime reports what its controllers do, for metrics: the runtime knows
+ * nothing of Prometheus, and src/metrics implements these. Each must not throw (errors are
+ * swallowed, so a metrics bug never stops a queue).
+ */
+export interface ControllerMetricsHooks {
+  /** A worker took `key` after it waited `queuedMs` ready in the controller's queue. */
+  dequeued?(controller: string, queuedMs: number): void;
+  /** One run of a key (one sync call) ended so. */
+  outcome?(controller: string, outcome: Outcome): void;
+}
+
 /** A running controller: a definition bound to its work queue. */
 export class Controller {
   readonly queue: WorkQueue;
@@ -118,8 +130,9 @@ export class Controller {
 
   constructor(
     readonly definition: ControllerDefinition,
-    opts: { log: Logger; clock?: Clock },
+    opts: { log: Logger; clock?: Clock; metrics?: ControllerMetricsHooks },
   ) {
+    const metrics = opts.metrics;
     this.log = opts.log.child({ controller: definition.name });
     this.queue = new WorkQueue({
       concurrency: definition.concurrency ?? 2,
@@ -128,8 +141,20 @@ export class Controller {
       process: (key, signal) => this.reconcileOne(key, signal),
       onOutcome: (o) => {
         this.logOutcome(o);
+        try {
+          metrics?.outcome?.(definition.name, o);
+        } catch {
+          // A metrics hook must not stop the logging or the definition's own hook.
+        }
         definition.onOutcome?.(o);
       },
+      ...(metrics?.dequeued !== undefined
+        ? {
+            onDequeue: (_key: string, queuedMs: number) => {
+              metrics.dequeued?.(definition.name, queuedMs);
+            },
+          }
+        : {}),
     });
   }
 

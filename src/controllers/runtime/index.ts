@@ -15,10 +15,12 @@ export {
   isTrue,
   removeCondition,
   setCondition,
+  statusObserved,
 } from "./conditions.js";
 export {
   Controller,
   type ControllerDefinition,
+  type ControllerMetricsHooks,
   type ReconcileRequest,
   type ReconcileResult,
   type WatchEventInfo,

@@ -3,7 +3,7 @@ import { KubeConfig } from "@kubernetes/client-node";
 import { KubeClient } from "../../kube/client.js";
 import type { KubeObject } from "../../kube/types.js";
 import { silentLogger } from "../../log.js";
-import { type ReconcileRequest, watch } from "./controller.js";
+import { type ControllerMetricsHooks, type ReconcileRequest, watch } from "./controller.js";
 import { FakeClock, flushPromises } from "./fake-clock.js";
 import { MemoryLeaseLock } from "./fake-lease-lock.js";
 import { Informer, type ListWatchSource } from "./informer.js";
@@ -45,7 +45,14 @@ const LEASE = { leaseDurationMs: 15_000, renewDeadlineMs: 10_000, retryPeriodMs:
  * A manager with one informer (objects a, b) and one controller whose reconciles the test holds
  * open or lets finish; `gate` decides.
  */
-function setup(opts: { lock?: MemoryLeaseLock; identity?: string; shutdownTimeoutMs?: number } = {}) {
+function setup(
+  opts: {
+    lock?: MemoryLeaseLock;
+    identity?: string;
+    shutdownTimeoutMs?: number;
+    metrics?: ControllerMetricsHooks;
+  } = {},
+) {
   const clock = new FakeClock();
   const lock = opts.lock ?? new MemoryLeaseLock();
   const log = silentLogger();
@@ -54,6 +61,7 @@ function setup(opts: { lock?: MemoryLeaseLock; identity?: string; shutdownTimeou
     log,
     clock,
     shutdownTimeoutMs: opts.shutdownTimeoutMs ?? 30_000,
+    ...(opts.metrics ? { metrics: opts.metrics } : {}),
     leaderElection: { namespace: "ns", name: "lease", identity: opts.identity ?? "me", lock, ...LEASE },
   });
   const informer = mgr.register(
@@ -167,5 +175,33 @@ describe("Manager with leader election", () => {
     await h.run;
     expect(h.result).toBe("stopped");
     expect(h.lock.holder()).toBe("me");
+  });
+});
+
+describe("Manager metrics hooks", () => {
+  it("reports each sync and each wait in the queue under the controller's name, and the queue depths", async () => {
+    const outcomes: [string, string, string][] = [];
+    const dequeued: string[] = [];
+    const h = setup({
+      metrics: {
+        outcome: (controller, o) => outcomes.push([controller, o.key, o.kind]),
+        dequeued: (controller) => dequeued.push(controller),
+      },
+    });
+    const gate = deferred();
+    h.gate = gate.promise;
+    await h.clock.advance(100);
+    expect(h.mgr.isLeader()).toBe(true);
+    expect(h.started.map((r) => r.key).sort()).toEqual(["ns/a", "ns/b"]);
+    expect(h.mgr.queueDepths()).toEqual([{ controller: "things", depth: 0 }]);
+    gate.resolve();
+    await flushPromises();
+    expect(outcomes.sort()).toEqual([
+      ["things", "ns/a", "done"],
+      ["things", "ns/b", "done"],
+    ]);
+    expect(dequeued).toEqual(["things", "things"]);
+    h.stop.abort();
+    await h.run;
   });
 });

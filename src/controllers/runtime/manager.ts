@@ -3,7 +3,7 @@ import type { ResourceType } from "../../kube/resources.js";
 import type { KubeObject } from "../../kube/types.js";
 import type { Logger } from "../../log.js";
 import { type Clock, realClock, wait } from "./clock.js";
-import { Controller, type ControllerDefinition } from "./controller.js";
+import { Controller, type ControllerDefinition, type ControllerMetricsHooks } from "./controller.js";
 import { Informer, type SourceOptions, resourceSource } from "./informer.js";
 import {
   KubeLeaseLock,
@@ -45,6 +45,8 @@ export interface ManagerOptions {
   /** Grace time for reconciles in progress at shutdown. Default 30 s. */
   shutdownTimeoutMs?: number;
   clock?: Clock;
+  /** Sync counts and work-queue latency of every controller (src/metrics implements them). */
+  metrics?: ControllerMetricsHooks;
 }
 
 /** How `run` ended. */
@@ -128,7 +130,11 @@ export class Manager {
     if (this.controllers.some((c) => c.name === definition.name)) {
       throw new Error(`a controller named ${definition.name} exists already`);
     }
-    const controller = new Controller(definition, { log: this.log, clock: this.clock });
+    const controller = new Controller(definition, {
+      log: this.log,
+      clock: this.clock,
+      ...(this.opts.metrics ? { metrics: this.opts.metrics } : {}),
+    });
     this.controllers.push(controller);
     return controller;
   }
@@ -141,6 +147,11 @@ export class Manager {
   /** This process's leader election identity, once `run` has started campaigning. */
   leaderIdentity(): string | undefined {
     return this.identity;
+  }
+
+  /** Each controller's work-queue depth (keys waiting for a worker), read at scrape time. */
+  queueDepths(): { controller: string; depth: number }[] {
+    return this.controllers.map((c) => ({ controller: c.name, depth: c.queue.depth() }));
   }
 
   /** True once every informer has synced (for a readiness probe). */

@@ -278,3 +278,52 @@ describe("WorkQueue", () => {
     expect(drained).toBe(false);
   });
 });
+
+describe("WorkQueue metrics hooks", () => {
+  it("reports how long each key waited ready before a worker took it, and the depth meanwhile", async () => {
+    const clock = new FakeClock();
+    const waited: [string, number][] = [];
+    const hold = deferred();
+    const queue = new WorkQueue({
+      clock,
+      concurrency: 1,
+      process: (key) => (key === "a" ? hold.promise : Promise.resolve()),
+      onDequeue: (key, ms) => waited.push([key, ms]),
+    });
+    queue.start();
+    queue.add("a");
+    queue.add("b");
+    queue.add("c");
+    queue.add("b");
+    expect(queue.depth()).toBe(2);
+    await clock.advance(300);
+    hold.resolve(undefined);
+    await flushPromises();
+    expect(waited).toEqual([
+      ["a", 0],
+      ["b", 300],
+      ["c", 300],
+    ]);
+    expect(queue.depth()).toBe(0);
+  });
+
+  it("keeps running when the hook throws", async () => {
+    const clock = new FakeClock();
+    const runs: string[] = [];
+    const queue = new WorkQueue({
+      clock,
+      process: (key) => {
+        runs.push(key);
+        return Promise.resolve();
+      },
+      onDequeue: () => {
+        throw new Error("broken metrics");
+      },
+    });
+    queue.start();
+    queue.add("a");
+    queue.add("b");
+    await flushPromises();
+    expect(runs).toEqual(["a", "b"]);
+  });
+});

@@ -31,6 +31,11 @@ export interface WorkQueueOptions {
   clock?: Clock;
   /** Called after each run (must not throw; errors are swallowed). */
   onOutcome?: (outcome: Outcome) => void;
+  /**
+   * Called when a worker takes a key, with how long it waited ready in the queue (clock ms); for
+   * the queue-latency metric. Must not throw; errors are swallowed.
+   */
+  onDequeue?: (key: string, queuedMs: number) => void;
 }
 
 type State = "paused" | "running" | "draining" | "stopped";
@@ -40,6 +45,8 @@ export class WorkQueue {
   private state: State = "paused";
   /** Keys ready to run, in arrival order; never holds an active key. */
   private readonly ready = new Set<string>();
+  /** When each ready key became ready (clock ms), for the queue-latency hook. */
+  private readonly readySince = new Map<string, number>();
   private readonly active = new Set<string>();
   /** Active keys added again while running. */
   private readonly dirty = new Set<string>();
@@ -70,7 +77,10 @@ export class WorkQueue {
       this.dirty.add(key);
       return;
     }
-    this.ready.add(key);
+    if (!this.ready.has(key)) {
+      this.ready.add(key);
+      this.readySince.set(key, this.clock.now());
+    }
     this.dispatch();
   }
 
@@ -105,6 +115,11 @@ export class WorkQueue {
     return this.waiting.get(key)?.at;
   }
 
+  /** Keys waiting for a worker (not running, not delayed): the work-queue depth metric. */
+  depth(): number {
+    return this.ready.size;
+  }
+
   /** Sizes, for metrics and tests. */
   stats(): { ready: number; active: number; waiting: number; failing: number } {
     return {
@@ -128,6 +143,7 @@ export class WorkQueue {
   async shutDown(opts: { timeoutMs: number; abort?: boolean }): Promise<boolean> {
     if (this.state !== "stopped") this.state = "draining";
     this.ready.clear();
+    this.readySince.clear();
     this.dirty.clear();
     for (const w of this.waiting.values()) w.cancel();
     this.waiting.clear();
@@ -165,7 +181,16 @@ export class WorkQueue {
       if (next.done === true) return;
       const key = next.value;
       this.ready.delete(key);
+      const since = this.readySince.get(key);
+      this.readySince.delete(key);
       this.active.add(key);
+      if (since !== undefined && this.opts.onDequeue !== undefined) {
+        try {
+          this.opts.onDequeue(key, this.clock.now() - since);
+        } catch {
+          // A metrics hook must not stop the queue.
+        }
+      }
       void this.run(key);
     }
   }
