@@ -2,9 +2,11 @@
  * Writes the provider registry and the provider docs from the descriptors, so that every provider
  * is wired and documented the same way (lego's pattern):
  *
- * - `src/solvers/providers.generated.ts`: imports `descriptor` from every
- *   `src/solvers/<folder>/descriptor.ts` and exports `PROVIDERS` (by `dns01` field name) and
- *   `IMPLEMENTED_PROVIDERS`;
+ * - `src/solvers/providers.generated.ts`: exports `PROVIDERS` (by `dns01` field name), a copy of
+ *   each `src/solvers/<folder>/descriptor.ts`'s data whose `create` imports that module lazily
+ *   (`await import()`, so a provider's SDK loads only when an Issuer uses it), and
+ *   `IMPLEMENTED_PROVIDERS`. The output depends only on the descriptors, in a fixed order, so two
+ *   runs on the same tree write the same bytes;
  * - `docs/providers/<folder>.md`: one page per provider, all in the same layout;
  * - `docs/providers/README.md`: the index.
  *
@@ -106,20 +108,61 @@ export function docFileName(p: FoundProvider): string {
   return `${p.folder}.md`;
 }
 
-function renderModule(providers: readonly FoundProvider[]): string {
-  const imports = providers.map(
-    (p) => `import { descriptor as ${p.descriptor.code} } from "./${p.folder}/descriptor.js";`,
+/** The descriptor's data fields, in the interface's order, copied into the registry. */
+const DATA_FIELDS = [
+  "code",
+  "displayName",
+  "summary",
+  "credentials",
+  "options",
+  "leastPrivilege",
+  "rateLimit",
+  "links",
+  "issuerExample",
+] as const satisfies readonly (keyof ProviderDescriptor)[];
+
+/**
+ * One registry entry: the descriptor's data, copied, and a `create` that imports the provider's
+ * module on first use. Node caches the module, so only the first call pays for the import.
+ */
+function renderEntry(p: FoundProvider): string[] {
+  const d = p.descriptor as unknown as Record<string, unknown>;
+  const extra = Object.keys(d).filter(
+    (k) => k !== "create" && !(DATA_FIELDS as readonly string[]).includes(k),
   );
+  if (extra.length > 0) {
+    throw new Error(
+      `${SOLVERS_DIR}/${p.folder}/descriptor.ts: unknown descriptor field(s) ${extra.join(", ")}: ` +
+        "the generated registry copies only the fields of ProviderDescriptor",
+    );
+  }
+  const fields = DATA_FIELDS.filter((f) => d[f] !== undefined).map(
+    (f) => `    ${f}: ${JSON.stringify(d[f])},`,
+  );
+  return [
+    `  ${p.descriptor.code}: {`,
+    ...fields,
+    "    create: async (block, ctx) =>",
+    `      (await import("./${p.folder}/descriptor.js")).descriptor.create(block, ctx),`,
+    "  },",
+  ];
+}
+
+function renderModule(providers: readonly FoundProvider[]): string {
   const codes = providers.map((p) => p.descriptor.code);
   return [
     `// ${GENERATED_NOTE}`,
     'import type { Dns01ProviderName } from "../crds/index.js";',
     'import type { ProviderDescriptor } from "./provider.js";',
-    ...imports,
     "",
-    "/** The descriptor of every provider built so far, by its `dns01` field name. */",
+    "/**",
+    " * The descriptor of every provider built so far, by its `dns01` field name. Each `create` imports",
+    " * its provider's module when an Issuer first uses it, so that the SDKs (AWS, Azure, Google) cost",
+    " * no memory in an operator that never talks to their clouds; the rest is the descriptor's data,",
+    " * copied here by the generator.",
+    " */",
     "export const PROVIDERS: { readonly [K in Dns01ProviderName]?: ProviderDescriptor<K> } = {",
-    ...codes.map((c) => `  ${c},`),
+    ...providers.flatMap(renderEntry),
     "};",
     "",
     "/** The `dns01` field names that have a provider, in the docs' order. */",

@@ -25,6 +25,9 @@ export interface OperatorConfig {
   /** host:port of the Prometheus `/metrics` endpoint (cert-manager's port, 9402). */
   readonly metricsAddr: string;
   readonly logLevel: string;
+  /** The client-side limit on API server requests (client-go's --kube-api-qps and --kube-api-burst). */
+  readonly kubeApiQps: number;
+  readonly kubeApiBurst: number;
 }
 
 const UNITS: Record<string, number> = {
@@ -76,13 +79,16 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv = pr
       "health-addr": { type: "string", default: "127.0.0.1:9403" },
       "metrics-addr": { type: "string", default: "127.0.0.1:9402" },
       "log-level": { type: "string" },
+      "kube-api-qps": { type: "string", default: "20" },
+      "kube-api-burst": { type: "string", default: "50" },
     },
   });
   const namespace = values.namespace ?? env["POD_NAMESPACE"] ?? "dns01-operator";
   const workers = Number(values.workers);
   if (!Number.isInteger(workers) || workers < 1) throw new Error(`--workers must be a positive integer`);
   const config: OperatorConfig = {
-    kubeconfig: values.kubeconfig ?? env["KUBECONFIG"],
+    // Without the flag, loadKubeConfig reads KUBECONFIG itself, merging a list of files as kubectl does.
+    kubeconfig: values.kubeconfig,
     namespace,
     clusterResourceNamespace: values["cluster-resource-namespace"] ?? namespace,
     leaderElect: values["leader-elect"],
@@ -100,7 +106,15 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv = pr
     healthAddr: values["health-addr"],
     metricsAddr: values["metrics-addr"],
     logLevel: values["log-level"] ?? env["LOG_LEVEL"] ?? "info",
+    kubeApiQps: Number(values["kube-api-qps"]),
+    kubeApiBurst: Number(values["kube-api-burst"]),
   };
+  if (!Number.isFinite(config.kubeApiQps) || config.kubeApiQps < 0) {
+    throw new Error("--kube-api-qps must be a number of requests per second, 0 for no limit");
+  }
+  if (!Number.isInteger(config.kubeApiBurst) || config.kubeApiBurst < 1) {
+    throw new Error("--kube-api-burst must be a positive integer");
+  }
   try {
     parseListenAddress(config.metricsAddr);
   } catch (err) {

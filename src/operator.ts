@@ -51,7 +51,10 @@ export interface Operator {
  * leader election and the health endpoints.
  */
 export function buildOperator(config: OperatorConfig, log: Logger): Operator {
-  const client = new KubeClient(loadKubeConfig(config.kubeconfig), { userAgent: "dns01-operator/0.1" });
+  const client = new KubeClient(loadKubeConfig(config.kubeconfig), {
+    userAgent: "dns01-operator/0.1",
+    rateLimit: { qps: config.kubeApiQps, burst: config.kubeApiBurst },
+  });
   const metrics = new OperatorMetrics({ processMetrics: true, providerOfLimit: providerOfRateLimit });
   const manager = new Manager({
     client,

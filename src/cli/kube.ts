@@ -3,7 +3,6 @@
  * $KUBECONFIG (a list of files, merged), else ~/.kube/config, else the pod's service account;
  * `--context` picks a context; `-n` picks the namespace, else the context's, else "default".
  */
-import { KubeConfig } from "@kubernetes/client-node";
 import { KubeClient } from "../kube/client.js";
 import { loadKubeConfig } from "../kube/config.js";
 import { UsageError, type ParsedCommandLine } from "./args.js";
@@ -18,14 +17,8 @@ export interface CliCluster {
 
 /** Loads the kubeconfig and context the command line names; throws UsageError for an unknown context. */
 export function loadCluster(cl: ParsedCommandLine): CliCluster {
-  let kc: KubeConfig;
-  if (cl.kubeconfig !== undefined) {
-    kc = loadKubeConfig(cl.kubeconfig);
-  } else {
-    // loadFromDefault merges every file of a $KUBECONFIG list, as kubectl does.
-    kc = new KubeConfig();
-    kc.loadFromDefault();
-  }
+  // Without --kubeconfig, loadKubeConfig merges every file of a $KUBECONFIG list, as kubectl does.
+  const kc = loadKubeConfig(cl.kubeconfig);
   if (cl.context !== undefined) {
     if (kc.getContextObject(cl.context) === null) {
       const known = kc.getContexts().map((c) => c.name);

@@ -1,12 +1,13 @@
 import { createHash } from "node:crypto";
 import * as http from "node:http";
 import * as https from "node:https";
-import { ApiException, type KubeConfig } from "@kubernetes/client-node";
+import type { Clock } from "../controllers/runtime/clock.js";
+import { DEFAULT_REQUEST_RATE_LIMIT, type RequestRateLimit, TokenBucket } from "./rate-limit.js";
 import type { KubeStatus, WatchEvent } from "./types.js";
 
 /**
  * A small raw client for the Kubernetes API: JSON in, JSON out, on the credentials and TLS settings
- * of a client-node KubeConfig. The runtime uses it for list, watch, status and Lease calls, where
+ * of a kubeconfig (ours, src/kube/config.ts, or client-node's: both fit ConnectionConfig). The runtime uses it for list, watch, status and Lease calls, where
  * client-node's typed APIs get in the way: they turn timestamps into Date objects (and write Lease
  * MicroTimes with milliseconds), need one class per group, and client-node's `Watch` cannot be
  * aborted before the server answers, nor be told how long a silent stream may idle.
@@ -42,8 +43,29 @@ export const PatchType = {
   apply: "application/apply-patch+yaml",
 } as const;
 
-/** An API error with a readable message; still an `ApiException`, so `.code` and `.body` work. */
-export class KubeApiError extends ApiException<KubeStatus | string | undefined> {
+/**
+ * What the client needs of a kubeconfig: the server, and the TLS material and credentials set on
+ * each request's options. Our KubeConfig (src/kube/config.ts) has it, and so does client-node's,
+ * which tests still build.
+ */
+export interface ConnectionConfig {
+  getCurrentCluster(): { readonly server: string } | null;
+  applyToHTTPSOptions(opts: https.RequestOptions): Promise<void>;
+  /** Forgets cached credentials (exec plugins' tokens) after the server refused them. */
+  invalidateCredentials?(): void;
+}
+
+/**
+ * An API error with a readable message. It has the shape of client-node's `ApiException` (`.code`
+ * the HTTP status, `.body` the metav1.Status or text, `.headers`), which src/kube/api-errors.ts
+ * classifies by duck typing, so errors of both clients are handled alike.
+ */
+export class KubeApiError extends Error {
+  /** The HTTP status. */
+  readonly code: number;
+  readonly body: KubeStatus | string | undefined;
+  readonly headers: Record<string, string>;
+
   constructor(
     method: string,
     path: string,
@@ -51,29 +73,52 @@ export class KubeApiError extends ApiException<KubeStatus | string | undefined> 
     body: KubeStatus | string | undefined,
     headers: Record<string, string>,
   ) {
-    super(code, "", body, headers);
     const detail =
       typeof body === "object" ? `${body.reason ?? ""}: ${body.message ?? ""}` : (body ?? "").slice(0, 200);
-    this.message = `${method} ${path}: ${code} ${detail}`;
+    super(`${method} ${path}: ${String(code)} ${detail}`);
     this.name = "KubeApiError";
+    this.code = code;
+    this.body = body;
+    this.headers = headers;
   }
 }
 
+/** Options of a KubeClient. */
+export interface KubeClientOptions {
+  /** Per-request timeout; 30 s by default. */
+  timeoutMs?: number;
+  userAgent?: string;
+  /**
+   * The client-side limit on requests; DEFAULT_REQUEST_RATE_LIMIT by default. Watches and
+   * leader election's Lease requests are not limited.
+   */
+  rateLimit?: RequestRateLimit;
+  /** The clock the rate limit waits on (tests pass a FakeClock). */
+  clock?: Clock;
+}
+
 const DEFAULT_TIMEOUT_MS = 30_000;
+/** Paths the rate limit does not apply to: leader election's Leases. */
+const LEASES_PREFIX = "/apis/coordination.k8s.io/";
 const WATCH_HEADER_TIMEOUT_MS = 30_000;
 
-/** The raw client. One per process is enough; it is stateless apart from the KubeConfig. */
+/**
+ * The raw client. One per process is enough: it holds the kubeconfig, one pooled agent, and the
+ * token bucket that keeps the whole process under `--kube-api-qps`/`--kube-api-burst`.
+ */
 export class KubeClient {
   private readonly server: string;
   private agent: { id: string; agent: https.Agent } | undefined;
+  private readonly bucket: TokenBucket;
 
   constructor(
-    readonly kubeConfig: KubeConfig,
-    private readonly opts: { timeoutMs?: number; userAgent?: string } = {},
+    readonly kubeConfig: ConnectionConfig,
+    private readonly opts: KubeClientOptions = {},
   ) {
     const cluster = kubeConfig.getCurrentCluster();
     if (!cluster) throw new Error("the kubeconfig has no current cluster");
     this.server = cluster.server.replace(/\/+$/, "");
+    this.bucket = new TokenBucket(opts.rateLimit ?? DEFAULT_REQUEST_RATE_LIMIT, opts.clock);
   }
 
   /** GET a path; resolves with the parsed JSON body. */
@@ -83,6 +128,10 @@ export class KubeClient {
 
   /** Sends one request; resolves with the parsed JSON body, rejects with KubeApiError on a non-2xx status. */
   async request<T>(method: string, path: string, opts: RequestOptions = {}): Promise<T> {
+    // Waiting for a token comes before the timeout starts: the timeout is the server's time.
+    // Leader election is exempt: a Lease renewal queued behind a burst of reconciles would miss
+    // its renew deadline, and the process would give up leadership in the middle of the burst.
+    if (!path.startsWith(LEASES_PREFIX)) await this.bucket.acquire(opts.signal);
     const timeout = AbortSignal.timeout(opts.timeoutMs ?? this.opts.timeoutMs ?? DEFAULT_TIMEOUT_MS);
     const signal = opts.signal ? AbortSignal.any([opts.signal, timeout]) : timeout;
     const body = opts.body === undefined ? undefined : JSON.stringify(opts.body);
@@ -94,6 +143,7 @@ export class KubeClient {
     const res = await this.send(method, path, opts.query, headers, signal, body);
     const text = await readAll(res);
     const status = res.statusCode ?? 0;
+    if (status === 401) this.kubeConfig.invalidateCredentials?.();
     if (status < 200 || status > 299) throw this.apiError(method, path, status, text, res);
     return (text === "" ? undefined : JSON.parse(text)) as T;
   }
@@ -127,6 +177,7 @@ export class KubeClient {
       clearTimeout(headerTimer);
     }
     const status = res.statusCode ?? 0;
+    if (status === 401) this.kubeConfig.invalidateCredentials?.();
     if (status !== 200) throw this.apiError("GET", path, status, await readAll(res), res);
 
     let idle: NodeJS.Timeout | undefined;
@@ -222,7 +273,7 @@ export class KubeClient {
   }
 
   /**
-   * client-node builds a new https.Agent for every request, which costs a TLS handshake per call.
+   * The kubeconfig builds a new https.Agent for every request, which costs a TLS handshake per call.
    * We keep one keep-alive agent per set of TLS settings (they change only when a kubeconfig's
    * certificates rotate) and use it instead; proxy agents are passed through untouched.
    */
@@ -240,6 +291,7 @@ export class KubeClient {
     const id = createHash("sha256")
       .update([o.ca, o.cert, o.key].map(material).join("/"))
       .update(`/${String(o.rejectUnauthorized)}/${o.servername ?? ""}`)
+      .update(`/${JSON.stringify((o as { proxyEnv?: unknown }).proxyEnv ?? null)}`)
       .digest("hex");
     if (this.agent?.id !== id) {
       this.agent?.agent.destroy();

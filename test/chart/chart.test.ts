@@ -33,6 +33,7 @@ import { join } from "node:path";
 import { parse, parseAllDocuments, stringify } from "yaml";
 import { parseConfig } from "../../src/config.js";
 import { loadKubeConfig } from "../../src/kube/config.js";
+import { apiStatusCode } from "../../src/kube/api-errors.js";
 import { KubeClient } from "../../src/kube/client.js";
 import { apiErrorMessage, suffix, waitFor } from "../support/kube.js";
 import { repoRoot, rigVar } from "../support/rig.js";
@@ -1057,7 +1058,8 @@ describe("the chart installed with helm on the rig", () => {
       try {
         await request;
       } catch (err) {
-        if (err instanceof k8s.ApiException) return err.code;
+        const code = apiStatusCode(err);
+        if (code !== undefined) return code;
         throw err;
       }
       throw new Error("the apiserver allowed it");

@@ -14,7 +14,6 @@ import { parse, parseAllDocuments } from "yaml";
 import { API_VERSION, GROUP, VERSION } from "../../src/crds/index.js";
 import { KINDS, type KindDefinition } from "../../src/crds/crd.js";
 import { renderCrds } from "../../src/crds/generate.js";
-import { loadKubeConfig } from "../../src/kube/config.js";
 import { repoRoot, rigVar } from "../support/rig.js";
 
 /** Every namespaced object goes here: it always exists, and dry runs leave nothing behind. */
@@ -39,7 +38,9 @@ interface Manifest {
   status?: Record<string, unknown>;
 }
 
-const kc = loadKubeConfig(rigVar("KUBECONFIG"));
+// client-node's typed API, on client-node's own KubeConfig (ours only feeds the operator's raw client).
+const kc = new k8s.KubeConfig();
+kc.loadFromFile(rigVar("KUBECONFIG"));
 const custom = kc.makeApiClient(k8s.CustomObjectsApi);
 
 function definition(kind: string): KindDefinition {

@@ -1,5 +1,5 @@
 import { randomUUID } from "node:crypto";
-import { KubeConfig } from "@kubernetes/client-node";
+import { KubeConfig } from "../../kube/config.js";
 import {
   KubeApiError,
   KubeClient,
@@ -123,14 +123,12 @@ function matches(m: CallMatcher, c: FakeCall): boolean {
 }
 
 function fakeKubeConfig(): KubeConfig {
-  const kc = new KubeConfig();
-  kc.loadFromOptions({
+  return KubeConfig.fromOptions({
     clusters: [{ name: "fake", server: "https://fake-apiserver.invalid", skipTLSVerify: false }],
     users: [{ name: "fake" }],
     contexts: [{ name: "fake", cluster: "fake", user: "fake" }],
     currentContext: "fake",
   });
-  return kc;
 }
 
 /** The `KubeClient` of a FakeCluster: every request and watch goes to the in-memory store. */
