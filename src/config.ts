@@ -79,8 +79,8 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv = pr
       "health-addr": { type: "string", default: "127.0.0.1:9403" },
       "metrics-addr": { type: "string", default: "127.0.0.1:9402" },
       "log-level": { type: "string" },
-      "kube-api-qps": { type: "string", default: "20" },
-      "kube-api-burst": { type: "string", default: "50" },
+      "kube-api-qps": { type: "string", default: "200" },
+      "kube-api-burst": { type: "string", default: "400" },
     },
   });
   const namespace = values.namespace ?? env["POD_NAMESPACE"] ?? "dns01-operator";
