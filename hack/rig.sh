@@ -245,7 +245,10 @@ up() {
 } }
 JSON
   # PEBBLE_WFE_NONCEREJECT is left at Pebble's default (5 %) unless the caller sets it (the chaos run).
-  start pebble env PEBBLE_VA_NOSLEEP=1 ${PEBBLE_WFE_NONCEREJECT:+PEBBLE_WFE_NONCEREJECT=$PEBBLE_WFE_NONCEREJECT} "$PEBBLE" -config "$RIG_DIR/pebble.json" -dnsserver "127.0.0.1:$DNS_PORT"
+  # Authorization reuse is off (Pebble reuses a valid one 50 % of the time by default): a test that
+  # breaks DNS credentials before a renewal must see that renewal need DNS, every time.
+  start pebble env PEBBLE_VA_NOSLEEP=1 PEBBLE_AUTHZREUSE="${PEBBLE_AUTHZREUSE:-0}" \
+    ${PEBBLE_WFE_NONCEREJECT:+PEBBLE_WFE_NONCEREJECT=$PEBBLE_WFE_NONCEREJECT} "$PEBBLE" -config "$RIG_DIR/pebble.json" -dnsserver "127.0.0.1:$DNS_PORT"
   wait_for pebble 30 curl -fsS --cacert "$RIG_DIR/pki/pebble-https-ca.crt" "https://127.0.0.1:$ACME_PORT/dir"
 
   if [ -n "${RIG_EXTERNAL_KUBECONFIG:-}" ]; then
