@@ -7,6 +7,9 @@ import { descriptor as route53 } from "./route53/descriptor.js";
 import { descriptor as cloudDNS } from "./clouddns/descriptor.js";
 import { descriptor as azureDNS } from "./azuredns/descriptor.js";
 import { descriptor as digitalocean } from "./digitalocean/descriptor.js";
+import { descriptor as ovh } from "./ovh/descriptor.js";
+import { descriptor as godaddy } from "./godaddy/descriptor.js";
+import { descriptor as namecheap } from "./namecheap/descriptor.js";
 import { descriptor as acmeDNS } from "./acmedns/descriptor.js";
 import { descriptor as webhook } from "./webhook/descriptor.js";
 
@@ -18,6 +21,9 @@ export const PROVIDERS: { readonly [K in Dns01ProviderName]?: ProviderDescriptor
   cloudDNS,
   azureDNS,
   digitalocean,
+  ovh,
+  godaddy,
+  namecheap,
   acmeDNS,
   webhook,
 };
@@ -30,6 +36,9 @@ export const IMPLEMENTED_PROVIDERS: readonly Dns01ProviderName[] = [
   "cloudDNS",
   "azureDNS",
   "digitalocean",
+  "ovh",
+  "godaddy",
+  "namecheap",
   "acmeDNS",
   "webhook",
 ];
