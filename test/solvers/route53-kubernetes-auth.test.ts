@@ -4,7 +4,7 @@
  * sts.amazonaws.com unless configured), exchanges it for the role by AssumeRoleWithWebIdentity,
  * and writes the record with the role's credentials.
  */
-import { afterAll, beforeAll, describe, expect, it } from "@jest/globals";
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from "@jest/globals";
 import { randomBytes } from "node:crypto";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
@@ -115,6 +115,12 @@ describe("route53 auth.kubernetes: a ServiceAccount token exchanged by AssumeRol
     await sts.stop();
     await moto.stop();
     await deleteNamespace(c.core, ns);
+  });
+
+  beforeEach(async () => {
+    // The process-wide Route 53 bucket (5 calls a second per AWS account, and every moto role is in
+    // one account) refills between cases, so that no case fails on the one before it.
+    await new Promise((resolve) => setTimeout(resolve, 1500));
   });
 
   const build = (block: Partial<Route53Provider> = {}) =>
