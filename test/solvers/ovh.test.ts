@@ -184,7 +184,7 @@ describe("ovh provider against its emulator", () => {
     expect(emulator.calls).toEqual({ [TIME]: 1, [LIST]: 2, [CREATE]: 2, [REFRESH]: 1 });
   });
 
-  it("answers a 5xx with a TemporaryError in one request; the retry finds the record created before the refresh failed", async () => {
+  it("answers a 5xx at the refresh with a TemporaryError, takes the unserved record out, and the retry serves it", async () => {
     const { emulator, solver } = await setup();
     const s = solver();
     const r = record();
@@ -194,13 +194,13 @@ describe("ovh provider against its emulator", () => {
     expect(err.message).toBe(
       "ovh: failed to refresh the zone: HTTP 503 INTERNAL_ERROR: Internal server error",
     );
-    expect(emulator.values(r.fqdn)).toEqual([r.value]);
+    expect(emulator.values(r.fqdn)).toEqual([]);
     expect(emulator.served(r.fqdn)).toEqual([]);
+    expect(emulator.calls).toEqual({ [TIME]: 1, [LIST]: 1, [CREATE]: 1, [REFRESH]: 1, [DELETE]: 1 });
     await s.present(r, ctx());
-    // Found by name and value: not created twice, and refreshed this time.
     expect(emulator.values(r.fqdn)).toEqual([r.value]);
     expect(emulator.served(r.fqdn)).toEqual([r.value]);
-    expect(emulator.calls[CREATE]).toBe(1);
+    expect(emulator.calls[CREATE]).toBe(2);
   });
 
   it("reports ZoneNotFound for a zone the account does not hold, after one lookup per level", async () => {

@@ -194,11 +194,10 @@ class OvhSolver implements Dns01Solver {
     const budget = this.budget(3);
     const { zone, sub, found } = await this.find(record, ctx, budget);
     if (found.length > 0) {
-      // Refreshed again: the call that created it may have failed at its refresh, leaving it unpublished.
       ctx.log.debug("ovh: TXT value already present", { fqdn: record.fqdn, zone });
-      await this.refresh(zone, ctx, budget);
       return;
     }
+    let id: number | undefined;
     try {
       const created = await this.call<OvhRecord>(
         "POST",
@@ -213,16 +212,33 @@ class OvhSolver implements Dns01Solver {
         },
       );
       ctx.log.info("ovh: created TXT record", { fqdn: record.fqdn, zone, id: created?.id });
+      id = created?.id;
     } catch (err) {
       throw this.translate(err, "failed to create TXT record");
     }
-    await this.refresh(zone, ctx, budget);
+    try {
+      await this.refresh(zone, ctx, budget);
+    } catch (err) {
+      // A record created but never refreshed is not served, and the next present would find it and
+      // stop there: take it out again, so that the retry creates and refreshes it.
+      if (id !== undefined) {
+        await this.call(
+          "DELETE",
+          `/domain/zone/${encodeURIComponent(zone)}/record/${String(id)}`,
+          ctx,
+          budget,
+        ).catch(() => undefined);
+      }
+      throw err;
+    }
   }
 
   async cleanUp(record: TxtRecord, ctx: SolverContext): Promise<void> {
     const budget = this.budget(3);
     const { zone, found } = await this.find(record, ctx, budget);
-    // Nothing to delete still refreshes: a delete whose refresh failed left the value served.
+    // Nothing to delete: no refresh either (a delete whose refresh failed stays served until the
+    // zone's next refresh; the operator's own next change makes one).
+    if (found.length === 0) return;
     for (const id of found) {
       try {
         await this.call(

@@ -37,6 +37,8 @@ export interface SolverCall {
 /** The test solver; `start` it, then `registerSolver` it. */
 export class AggregatedWebhookSolver {
   readonly calls: SolverCall[] = [];
+  /** Every request that reached the server, as `<status> <method> <path>` (discovery checks too). */
+  readonly seen: string[] = [];
   private failures: string[] = [];
   private server: Server | undefined;
   caPem = "";
@@ -104,6 +106,9 @@ export class AggregatedWebhookSolver {
     // Only the aggregator may call: its front-proxy client certificate, as an extension apiserver checks.
     const socket = req.socket as TLSSocket;
     const peer = socket.getPeerCertificate();
+    this.seen.push(
+      `${socket.authorized ? "authorized" : `unauthorized (${String(socket.authorizationError)})`} ${req.method ?? ""} ${req.url ?? ""}`,
+    );
     if (!socket.authorized || peer.subject.CN !== "front-proxy-client") {
       this.status(res, 401, "Unauthorized", "a front-proxy client certificate is required");
       return;
@@ -221,7 +226,19 @@ export function solverObjects(s: AggregatedWebhookSolver, withoutService = false
 /** Creates the solver's Service and APIService, and waits until the APIService is Available. */
 export async function registerSolver(c: TestClients, s: AggregatedWebhookSolver): Promise<void> {
   for (const o of solverObjects(s)) await c.objects.create(o);
-  await waitForApiService(c, `v1alpha1.${s.groupName}`, "True");
+  try {
+    await waitForApiService(c, `v1alpha1.${s.groupName}`, "True");
+  } catch (err) {
+    const o = (await c.objects.read({
+      apiVersion: "apiregistration.k8s.io/v1",
+      kind: "APIService",
+      metadata: { name: `v1alpha1.${s.groupName}` },
+    })) as { status?: unknown };
+    throw new Error(
+      `${(err as Error).message}: status ${JSON.stringify(o.status)}; the solver saw ${JSON.stringify(s.seen.slice(-5))}`,
+      { cause: err },
+    );
+  }
 }
 
 /** Waits for an APIService's Available condition to have this status. */
