@@ -82,6 +82,14 @@ pki() {
     "subjectAltName=IP:127.0.0.1,DNS:localhost,DNS:kubernetes.default.svc
 extendedKeyUsage=serverAuth"
   leaf admin kube-ca "/O=system:masters/CN=admin" "extendedKeyUsage=clientAuth"
+  # The aggregation layer: the apiserver proxies /apis/<group>/<version> of an APIService to its
+  # extension apiserver with this client certificate, which the extension trusts through the
+  # front-proxy CA (kube-system/extension-apiserver-authentication) and reads X-Remote-* from.
+  # Aggregator routing stays at its default (service, not endpoint): with no kube-proxy, a test
+  # APIService points at an ExternalName Service to localhost, which endpoint routing refuses
+  # ("unsupported service type") and Endpoints could not name anyway (no loopback addresses).
+  ca front-proxy-ca "dns01-operator rig front-proxy CA"
+  leaf front-proxy-client front-proxy-ca "/CN=front-proxy-client" "extendedKeyUsage=clientAuth"
   openssl genrsa -out sa.key 2048 2>/dev/null
   openssl rsa -in sa.key -pubout -out sa.pub 2>/dev/null
   ca pebble-https-ca "dns01-operator rig Pebble HTTPS CA"
@@ -177,7 +185,11 @@ start_apiserver() {
     --allow-privileged=true --authorization-mode=RBAC --disable-admission-plugins=ServiceAccount \
     --service-account-issuer="https://127.0.0.1:$KUBE_PORT/" --service-account-key-file="$d/sa.pub" \
     --service-account-signing-key-file="$d/sa.key" --client-ca-file="$d/kube-ca.crt" \
-    --api-audiences="https://127.0.0.1:$KUBE_PORT/" --enable-priority-and-fairness=false
+    --api-audiences="https://127.0.0.1:$KUBE_PORT/" --enable-priority-and-fairness=false \
+    --requestheader-client-ca-file="$d/front-proxy-ca.crt" --requestheader-allowed-names=front-proxy-client \
+    --requestheader-username-headers=X-Remote-User --requestheader-group-headers=X-Remote-Group \
+    --requestheader-extra-headers-prefix=X-Remote-Extra- \
+    --proxy-client-cert-file="$d/front-proxy-client.crt" --proxy-client-key-file="$d/front-proxy-client.key"
   wait_for kube-apiserver 120 curl -fsS --cacert "$d/kube-ca.crt" --cert "$d/admin.crt" --key "$d/admin.key" \
     "https://127.0.0.1:$KUBE_PORT/readyz"
 }
@@ -270,6 +282,7 @@ export RIG_EXTERNAL='${RIG_EXTERNAL_KUBECONFIG:+1}'
 export ETCD_URL='http://127.0.0.1:$ETCD_PORT'
 export ACME_DIRECTORY_URL='https://127.0.0.1:$ACME_PORT/dir'
 export ACME_CA_FILE='$RIG_DIR/pki/pebble-https-ca.crt'
+export FRONT_PROXY_CA_FILE='$RIG_DIR/pki/front-proxy-ca.crt'
 export PEBBLE_MANAGEMENT_URL='https://127.0.0.1:$MGMT_PORT'
 export PEBBLE_EAB_KID='rig-eab'
 export PEBBLE_EAB_HMAC_KEY='zWNDZM6eQGHWpSRTPal5eIUYFTu7EajVIoguysqZ9wG44nMEtx3MUAsUDkMTQ12W'

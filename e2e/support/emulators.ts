@@ -23,6 +23,9 @@ import {
 import { CLOUD_DNS_API_URL_ENV } from "../../src/solvers/clouddns/descriptor.js";
 import { CLOUDFLARE_API_URL_ENV } from "../../src/solvers/cloudflare/descriptor.js";
 import { DIGITALOCEAN_API_URL_ENV } from "../../src/solvers/digitalocean/descriptor.js";
+import { GODADDY_API_URL_ENV } from "../../src/solvers/godaddy/descriptor.js";
+import { NAMECHEAP_API_URL_ENV } from "../../src/solvers/namecheap/descriptor.js";
+import { OVH_API_URL_ENV } from "../../src/solvers/ovh/descriptor.js";
 import { IMPLEMENTED_PROVIDERS } from "../../src/solvers/providers.generated.js";
 import { ROUTE53_API_URL_ENV } from "../../src/solvers/route53/descriptor.js";
 import { delegate, undelegate } from "../../test/emulators/acmedns/delegation.js";
@@ -33,6 +36,9 @@ import { CloudDnsEmulator } from "../../test/emulators/clouddns/emulator.js";
 import { generateServiceAccountKey } from "../../test/emulators/clouddns/service-account.js";
 import { CloudflareEmulator } from "../../test/emulators/cloudflare/emulator.js";
 import { DigitalOceanEmulator } from "../../test/emulators/digitalocean/emulator.js";
+import { GoDaddyEmulator } from "../../test/emulators/godaddy/emulator.js";
+import { NamecheapEmulator } from "../../test/emulators/namecheap/emulator.js";
+import { OvhEmulator } from "../../test/emulators/ovh/emulator.js";
 import {
   createHostedZone,
   createIamUser,
@@ -509,6 +515,114 @@ async function webhook(id: string): Promise<ProviderUnderTest> {
   };
 }
 
+/** OVH with application keys whose consumer key may touch only the rig's zones' records. */
+async function ovh(id: string): Promise<ProviderUnderTest> {
+  const consumer = () => ({
+    applicationKey: secret(12),
+    applicationSecret: secret(24),
+    consumerKey: secret(24),
+  });
+  const right = consumer();
+  const rules = RIG_ZONES.flatMap((zone) =>
+    ["GET", "POST", "DELETE"].map((method) => ({ method, path: `/domain/zone/${zone}/*` })),
+  );
+  const emulator = new OvhEmulator({
+    consumers: [{ ...right, rules }],
+    zones: [...RIG_ZONES],
+    backend: bindBackend(),
+  });
+  await emulator.start();
+  const name = `ovh-keys-${id}`;
+  const data = (c: typeof right) => ({
+    "application-key": c.applicationKey,
+    "application-secret": c.applicationSecret,
+    "consumer-key": c.consumerKey,
+  });
+  return {
+    code: "ovh",
+    zone: "second.test",
+    env: { [OVH_API_URL_ENV]: emulator.apiUrl },
+    solver: {
+      ovh: {
+        endpoint: "ovh-eu",
+        applicationKeySecretRef: { name, key: "application-key" },
+        applicationSecretSecretRef: { name, key: "application-secret" },
+        consumerKeySecretRef: { name, key: "consumer-key" },
+      },
+    },
+    prepare: () => Promise.resolve(),
+    secrets: () => [{ name, stringData: data(right) }],
+    credentials: () => [
+      { what: "ovh application secret", value: right.applicationSecret },
+      { what: "ovh consumer key", value: right.consumerKey },
+    ],
+    wrongSecrets: () => {
+      // The right application and consumer key with a wrong secret: OVH answers Invalid signature.
+      const bad = { ...right, applicationSecret: secret(24) };
+      return {
+        secrets: [{ name, stringData: data(bad) }],
+        values: [{ what: "wrong ovh application secret", value: bad.applicationSecret }],
+      };
+    },
+    ...recordNameEmulator(emulator),
+  };
+}
+
+async function godaddy(id: string): Promise<ProviderUnderTest> {
+  const key = secret(24);
+  const apiSecret = secret(16);
+  const emulator = new GoDaddyEmulator({
+    keys: [{ key, secret: apiSecret }],
+    domains: [...RIG_ZONES],
+    backend: bindBackend(),
+  });
+  const url = await emulator.start();
+  const name = `godaddy-api-${id}`;
+  return {
+    code: "godaddy",
+    zone: "example.test",
+    env: { [GODADDY_API_URL_ENV]: url },
+    solver: {
+      godaddy: {
+        apiKeySecretRef: { name, key: "api-key" },
+        apiSecretSecretRef: { name, key: "api-secret" },
+      },
+    },
+    prepare: () => Promise.resolve(),
+    secrets: () => [{ name, stringData: { "api-key": key, "api-secret": apiSecret } }],
+    credentials: () => [{ what: "godaddy API secret", value: apiSecret }],
+    wrongSecrets: () => {
+      const bad = secret(16);
+      return {
+        secrets: [{ name, stringData: { "api-key": key, "api-secret": bad } }],
+        values: [{ what: "wrong godaddy API secret", value: bad }],
+      };
+    },
+    ...recordNameEmulator(emulator),
+  };
+}
+
+async function namecheap(id: string): Promise<ProviderUnderTest> {
+  const apiUser = `dns01e2e${id}`;
+  const apiKey = randomBytes(16).toString("hex");
+  const emulator = new NamecheapEmulator({
+    users: [{ apiUser, apiKey }],
+    domains: [...RIG_ZONES],
+    backend: bindBackend(),
+  });
+  await emulator.start();
+  const name = `namecheap-api-${id}`;
+  return {
+    code: "namecheap",
+    zone: "second.test",
+    env: { [NAMECHEAP_API_URL_ENV]: emulator.apiUrl },
+    solver: { namecheap: { apiUser, clientIP: "127.0.0.1", apiKeySecretRef: { name, key: "api-key" } } },
+    prepare: () => Promise.resolve(),
+    ...oneKeySecret(name, "api-key", "namecheap API key", apiKey, () => randomBytes(16).toString("hex")),
+    ...recordNameEmulator(emulator),
+  };
+}
+
 const STARTERS: Readonly<Record<Dns01ProviderName, (id: string) => Promise<ProviderUnderTest>>> = {
   rfc2136,
   cloudflare,
@@ -516,6 +630,9 @@ const STARTERS: Readonly<Record<Dns01ProviderName, (id: string) => Promise<Provi
   cloudDNS,
   azureDNS,
   digitalocean,
+  ovh,
+  godaddy,
+  namecheap,
   acmeDNS,
   webhook,
 };

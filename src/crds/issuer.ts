@@ -32,6 +32,9 @@ export const DNS01_PROVIDERS = [
   "cloudDNS",
   "azureDNS",
   "digitalocean",
+  "ovh",
+  "godaddy",
+  "namecheap",
   "acmeDNS",
   "webhook",
 ] as const;
@@ -201,6 +204,66 @@ const digitalocean = s
   .object({ tokenSecretRef: secretKeySelector().describe("A DigitalOcean API token.") })
   .describe("DigitalOcean Domains.");
 
+const ovh = s
+  .object({
+    endpoint: s
+      .string({ minLength: 1, maxLength: 2048, pattern: "^(ovh-eu|ovh-ca|ovh-us|https?://[^\\s]+)$" })
+      .describe("The OVHcloud API: ovh-eu, ovh-ca, ovh-us, or its base URL (with /1.0)."),
+    applicationKeySecretRef: secretKeySelector()
+      .describe("The application key (AK), with applicationSecretSecretRef and consumerKeySecretRef.")
+      .optional(),
+    applicationSecretSecretRef: secretKeySelector().describe("The application secret (AS).").optional(),
+    consumerKeySecretRef: secretKeySelector().describe("The consumer key (CK).").optional(),
+    oauth2: s
+      .object({
+        clientID: s.string({ minLength: 1, maxLength: 256 }).describe("The service account's client ID."),
+        clientSecretSecretRef: secretKeySelector().describe("The service account's client secret."),
+      })
+      .describe("OAuth2 client credentials of an OVHcloud service account, instead of application keys.")
+      .optional(),
+  })
+  .rule(
+    "has(self.applicationKeySecretRef) == has(self.applicationSecretSecretRef) && " +
+      "has(self.applicationKeySecretRef) == has(self.consumerKeySecretRef)",
+    "applicationKeySecretRef, applicationSecretSecretRef and consumerKeySecretRef must be set together",
+    { fieldPath: ".applicationKeySecretRef" },
+  )
+  .rule(
+    "has(self.applicationKeySecretRef) != has(self.oauth2)",
+    "set exactly one of the application keys (applicationKeySecretRef, ...) or oauth2",
+  )
+  .describe("OVHcloud DNS zones.");
+
+const godaddy = s
+  .object({
+    apiKeySecretRef: secretKeySelector().describe("The GoDaddy API key."),
+    apiSecretSecretRef: secretKeySelector().describe("The GoDaddy API secret."),
+    environment: s
+      .enum(["production", "ote"])
+      .describe("production (api.godaddy.com) or ote, the test environment (default production).")
+      .optional(),
+    ttl: s
+      .integer({ minimum: 600, maximum: 604800 })
+      .describe("TTL of the TXT records (default 600).")
+      .optional(),
+  })
+  .describe("GoDaddy DNS.");
+
+const namecheap = s
+  .object({
+    apiUser: s.string({ minLength: 1, maxLength: 64 }).describe("The ApiUser (the account's username)."),
+    apiKeySecretRef: secretKeySelector().describe("The ApiKey."),
+    userName: s
+      .string({ maxLength: 64 })
+      .describe("The UserName the commands run as (default apiUser).")
+      .optional(),
+    clientIP: s
+      .string({ minLength: 1, maxLength: 45, pattern: "^[0-9a-fA-F.:]+$" })
+      .describe("The operator's public IP address, as whitelisted for API access at Namecheap."),
+    sandbox: s.boolean().describe("Use the sandbox API (api.sandbox.namecheap.com).").optional(),
+  })
+  .describe("Namecheap BasicDNS, through the XML API.");
+
 const acmeDNS = s
   .object({
     host: s.string({ maxLength: 2048, pattern: HTTP_URL }).describe("URL of the acme-dns server."),
@@ -252,6 +315,9 @@ const dns01 = s
     cloudDNS: cloudDNS.optional(),
     azureDNS: azureDNS.optional(),
     digitalocean: digitalocean.optional(),
+    ovh: ovh.optional(),
+    godaddy: godaddy.optional(),
+    namecheap: namecheap.optional(),
     acmeDNS: acmeDNS.optional(),
     webhook: webhook.optional(),
     akamai: s.opaqueObject().describe("cert-manager's Akamai provider: not supported.").optional(),
@@ -428,6 +494,12 @@ export type CloudDnsProvider = Infer<typeof cloudDNS>;
 export type AzureDnsProvider = Infer<typeof azureDNS>;
 /** The digitalocean provider block. */
 export type DigitalOceanProvider = Infer<typeof digitalocean>;
+/** The ovh provider block. */
+export type OvhProvider = Infer<typeof ovh>;
+/** The godaddy provider block. */
+export type GoDaddyProvider = Infer<typeof godaddy>;
+/** The namecheap provider block. */
+export type NamecheapProvider = Infer<typeof namecheap>;
 /** The acmeDNS provider block. */
 export type AcmeDnsProvider = Infer<typeof acmeDNS>;
 /** The webhook provider block. */

@@ -16,6 +16,12 @@ export interface SecretKeyRef {
 /** Reads one key of one Secret, fresh on every call (so a rotated Secret is used on the next call). */
 export interface SecretReader {
   read(namespace: string, ref: SecretKeyRef, signal?: AbortSignal): Promise<string>;
+  /**
+   * The Kubernetes API client behind the reader, when it reads from one: providers that need more
+   * than Secrets (TokenRequest for route53 `auth.kubernetes`, the aggregation layer for `webhook`)
+   * use it, so the controllers need not pass a second dependency.
+   */
+  readonly kube?: KubeClient;
 }
 
 /** The error for a Secret that does not exist: TerminalError `SecretNotFound`. */
@@ -66,6 +72,7 @@ function pathOf(namespace: string, name: string): string {
  */
 export function kubeSecretReader(client: KubeClient): SecretReader {
   return {
+    kube: client,
     async read(namespace, ref, signal) {
       let secret: SecretObject;
       try {

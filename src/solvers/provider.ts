@@ -1,4 +1,5 @@
 import type { Dns01Provider, Dns01ProviderName } from "../crds/index.js";
+import type { KubeClient } from "../kube/client.js";
 import type { SecretReader } from "./credentials.js";
 import type { Dns01Solver } from "./types.js";
 
@@ -10,6 +11,8 @@ export interface ProviderContext {
   /** True for a ClusterIssuer: ambient credentials (instance roles, workload identity) are allowed only there by default. */
   readonly clusterScoped: boolean;
   readonly signal?: AbortSignal | undefined;
+  /** The Kubernetes API, when the operator runs against one (TokenRequest, aggregated webhook solvers). */
+  readonly kube?: KubeClient | undefined;
 }
 
 /** A provider's documented rate limit, which its token bucket is sized from. */

@@ -176,7 +176,7 @@ export const PROVIDERS: { readonly [K in Dns01ProviderName]?: ProviderDescriptor
       {
         field: "auth.kubernetes",
         description:
-          "cert-manager's ServiceAccount token exchange; not supported yet (fails with `InvalidConfiguration`): use IRSA as ambient credentials of a ClusterIssuer.",
+          "`auth.kubernetes.serviceAccountRef: {name, audiences}` with `role`, as in cert-manager 1.15+: the operator requests a 10-minute token of that ServiceAccount (in the issuer's namespace; the cluster resource namespace for a ClusterIssuer) through the TokenRequest API, with the audience `sts.amazonaws.com` unless `audiences` says otherwise, and exchanges it for `role` with AssumeRoleWithWebIdentity. The operator needs `create` on `serviceaccounts/token` for that ServiceAccount: grant it with a Role in that namespace (`resourceNames: [<name>]`); the role's trust policy names the cluster's OIDC issuer and `system:serviceaccount:<namespace>:<name>`.",
       },
       {
         field: "DNS01_ROUTE53_API_URL (operator environment)",
@@ -380,6 +380,153 @@ export const PROVIDERS: { readonly [K in Dns01ProviderName]?: ProviderDescriptor
     create: async (block, ctx) =>
       (await import("./digitalocean/descriptor.js")).descriptor.create(block, ctx),
   },
+  ovh: {
+    code: "ovh",
+    displayName: "OVHcloud",
+    summary:
+      "Adds and removes the challenge TXT values through the OVHcloud API (`/domain/zone/{zone}/record`, then `/refresh`), signed with an application key, secret and consumer key (the timestamp corrected from `GET /auth/time`), or with OAuth2 client credentials. Records are found by name and value at every call, never by a remembered ID.",
+    credentials: [
+      { field: "applicationKeySecretRef", description: "The application key (AK). With the next two." },
+      { field: "applicationSecretSecretRef", description: "The application secret (AS)." },
+      {
+        field: "consumerKeySecretRef",
+        description: "The consumer key (CK), which carries the access rules.",
+      },
+      {
+        field: "oauth2.clientSecretSecretRef",
+        description:
+          "Instead of the three keys: the client secret of an OVHcloud service account (`oauth2.clientID`).",
+      },
+    ],
+    options: [
+      {
+        field: "endpoint",
+        description: "`ovh-eu`, `ovh-ca`, `ovh-us`, or the API's base URL (with `/1.0`).",
+        required: true,
+      },
+      {
+        field: "oauth2.clientID",
+        description: "The service account's client ID, with `oauth2.clientSecretSecretRef`.",
+      },
+      {
+        field: "DNS01_OVH_API_URL, DNS01_OVH_OAUTH2_TOKEN_URL (operator environment)",
+        description:
+          "Another API root and token URL, for tests or an egress proxy. Not Issuer fields: they apply to every OVH solver of the operator.",
+      },
+    ],
+    leastPrivilege:
+      '**Application keys.** Create an application (for ovh-eu at <https://eu.api.ovh.com/createApp/>), then a\nconsumer key whose access rules allow only the zone\'s records, and validate it while logged in:\n\n```sh\ncurl -X POST https://eu.api.ovh.com/1.0/auth/credential \\\n  -H "X-Ovh-Application: <application key>" -H "Content-Type: application/json" \\\n  -d \'{"accessRules": [\n        {"method": "GET",    "path": "/domain/zone/<zone>/*"},\n        {"method": "POST",   "path": "/domain/zone/<zone>/*"},\n        {"method": "DELETE", "path": "/domain/zone/<zone>/*"}]}\'\n# open the validationUrl it returns, choose an expiry, and keep the consumerKey\nkubectl -n <issuer-namespace> create secret generic ovh-credentials \\\n  --from-literal=application-key=<AK> --from-literal=application-secret=<AS> \\\n  --from-literal=consumer-key=<CK>\n```\n\nOne rule set per zone the issuer solves for (with `cnameStrategy: Follow`, the zone the CNAMEs point\ninto). GET lists and reads the TXT records, POST creates them and refreshes the zone, DELETE removes\nthem; nothing outside `/domain/zone/<zone>/` is reachable. `GET /auth/time` needs no credentials.\n\n**OAuth2.** Create a service account (`POST /me/api/oauth2/client` with `flow: CLIENT_CREDENTIALS`) and\nan IAM policy for it on the zone\'s resource (`urn:v1:eu:resource:dnsZone:<zone>`) allowing only the\nactions `dnsZone:apiovh:record/get`, `dnsZone:apiovh:record/create`, `dnsZone:apiovh:record/delete` and\n`dnsZone:apiovh:refresh`; put its client secret in a Secret and its client ID in `oauth2.clientID`.\n\nA record is found again by name and value at cleanup, so a restart loses nothing. One certificate for a\nname and its wildcard cost 21 requests in e2e (list, read, create or delete, refresh per value, plus re-presents).',
+    rateLimit: {
+      requests: 60,
+      perMs: 60000,
+      source: "https://help.ovhcloud.com/csm/en-gb-api-getting-started-ovhcloud-api",
+    },
+    links: [
+      {
+        title: "First steps with the OVHcloud API (signature, access rules)",
+        url: "https://help.ovhcloud.com/csm/en-gb-api-getting-started-ovhcloud-api",
+      },
+      {
+        title: "OAuth2 service accounts",
+        url: "https://help.ovhcloud.com/csm/en-gb-api-service-account-connection",
+      },
+      { title: "API console: /domain", url: "https://eu.api.ovh.com/console/?section=%2Fdomain&branch=v1" },
+    ],
+    issuerExample:
+      "apiVersion: dns01.io/v1alpha1\nkind: Issuer\nmetadata:\n  name: letsencrypt-ovh\n  namespace: default\nspec:\n  acme:\n    server: https://acme-v02.api.letsencrypt.org/directory\n    email: admin@example.com\n    privateKeySecretRef:\n      name: letsencrypt-ovh-account\n    solvers:\n      - dns01:\n          ovh:\n            endpoint: ovh-eu\n            applicationKeySecretRef:\n              name: ovh-credentials\n              key: application-key\n            applicationSecretSecretRef:\n              name: ovh-credentials\n              key: application-secret\n            consumerKeySecretRef:\n              name: ovh-credentials\n              key: consumer-key\n",
+    create: async (block, ctx) => (await import("./ovh/descriptor.js")).descriptor.create(block, ctx),
+  },
+  godaddy: {
+    code: "godaddy",
+    displayName: "GoDaddy",
+    summary:
+      "Adds and removes the challenge TXT values through GoDaddy's Domains API v1 with an API key and secret (`Authorization: sso-key`). GoDaddy writes the values of a name as one set, so the operator reads the set, adds or removes its value and writes the rest back as they were, one change at a time per name.",
+    credentials: [
+      { field: "apiKeySecretRef", description: "The API key: a Secret key holding it." },
+      { field: "apiSecretSecretRef", description: "The API secret of that key." },
+    ],
+    options: [
+      {
+        field: "environment",
+        description:
+          "`production` (https://api.godaddy.com) or `ote`, GoDaddy's test environment (https://api.ote-godaddy.com).",
+        default: "production",
+      },
+      {
+        field: "ttl",
+        description: "TTL of the TXT values, in seconds (GoDaddy's minimum is 600).",
+        default: "600",
+      },
+      {
+        field: "DNS01_GODADDY_API_URL (operator environment)",
+        description:
+          "Another API root, for tests or an egress proxy. Not an Issuer field: it applies to every GoDaddy solver of the operator, whatever `environment` says.",
+      },
+    ],
+    leastPrivilege:
+      "Create a **Production** API key at <https://developer.godaddy.com/keys> (an *OTE* key works only with\n`environment: ote`). GoDaddy keys cannot be scoped: a key can change every domain of the account, so\nkeep the key in a Secret only the operator reads, and delete it at GoDaddy when it is no longer used.\n\n```sh\nkubectl -n <issuer-namespace> create secret generic godaddy-api \\\n  --from-literal=api-key=<key> --from-literal=api-secret=<secret>\n```\n\n**Account restriction.** Since May 2024 GoDaddy's Domains and DNS APIs answer\n`403 ACCESS_DENIED: Authenticated user is not allowed access` to accounts with fewer than 10 domains\n(or without a Discount Domain Club plan). The operator's condition names this as the likely cause; the\nonly fixes are on GoDaddy's side, or delegating `_acme-challenge` (with `cnameStrategy: Follow`) to a\nzone at another provider.\n\nGoDaddy allows 60 requests per minute per key; the operator keeps its own count below that and backs off\non a 429 as Retry-After (or the body's `retryAfterSec`) says. One certificate for a name and its wildcard\ncosts 8 requests: a read and a write for each value, presented and cleaned up.",
+    rateLimit: { requests: 60, perMs: 60000, source: "https://developer.godaddy.com/getstarted" },
+    links: [
+      { title: "API keys", url: "https://developer.godaddy.com/keys" },
+      { title: "Domains API reference", url: "https://developer.godaddy.com/doc/endpoint/domains" },
+      { title: "Getting started (rate limits)", url: "https://developer.godaddy.com/getstarted" },
+    ],
+    issuerExample:
+      "apiVersion: dns01.io/v1alpha1\nkind: Issuer\nmetadata:\n  name: letsencrypt-godaddy\n  namespace: default\nspec:\n  acme:\n    server: https://acme-v02.api.letsencrypt.org/directory\n    email: admin@example.com\n    privateKeySecretRef:\n      name: letsencrypt-godaddy-account\n    solvers:\n      - dns01:\n          godaddy:\n            apiKeySecretRef:\n              name: godaddy-api\n              key: api-key\n            apiSecretSecretRef:\n              name: godaddy-api\n              key: api-secret\n",
+    create: async (block, ctx) => (await import("./godaddy/descriptor.js")).descriptor.create(block, ctx),
+  },
+  namecheap: {
+    code: "namecheap",
+    displayName: "Namecheap",
+    summary:
+      "Adds and removes the challenge TXT values through Namecheap's XML API (`domains.dns.getHosts` and `setHosts`). `setHosts` replaces the whole host list, so the operator reads it, changes only its one TXT value and writes every other host back with all its attributes, one change at a time per domain.",
+    credentials: [{ field: "apiKeySecretRef", description: "The ApiKey: a Secret key holding it." }],
+    options: [
+      {
+        field: "apiUser",
+        description: "The ApiUser: the Namecheap username that enabled API access.",
+        required: true,
+      },
+      { field: "userName", description: "The UserName the commands run as.", default: "apiUser" },
+      {
+        field: "clientIP",
+        description:
+          "The public IPv4 address the operator's requests leave from, whitelisted at Namecheap (sent as ClientIp).",
+        required: true,
+      },
+      {
+        field: "sandbox",
+        description: "Use the sandbox API (https://api.sandbox.namecheap.com/xml.response).",
+        default: "false",
+      },
+      {
+        field: "DNS01_NAMECHEAP_API_URL (operator environment)",
+        description:
+          "Another API URL, for tests or an egress proxy. Not an Issuer field: it applies to every Namecheap solver of the operator.",
+        default: "https://api.namecheap.com/xml.response",
+      },
+    ],
+    leastPrivilege:
+      "Enable API access (Profile → Tools → Business & Dev Tools → **Namecheap API Access**; Namecheap grants it\nto accounts that meet its conditions) and **whitelist the egress IP** of the cluster: every call carries\n`ClientIp`, and Namecheap refuses calls from other addresses (error 1011150, which the operator's\ncondition names). The key cannot be scoped: it can change every domain of the account, so keep it in a\nSecret only the operator reads. The domains must use Namecheap's BasicDNS (or PremiumDNS) servers.\n\n```sh\nkubectl -n <issuer-namespace> create secret generic namecheap-api --from-literal=api-key=<key>\n```\n\n**Why the whole host list.** `setHosts` replaces every host record of the domain. The operator reads\nthe list, adds or removes only its TXT value and writes back every other host with its name, type,\naddress, MX preference and TTL, and the domain's EmailType; changes to one domain are serialized. Edits\nmade in Namecheap's dashboard in the second between a read and a write can still be overwritten: avoid\nediting the zone while a certificate is being issued.\n\nNamecheap allows 20 calls per minute, 700 per hour and 8,000 per day; the operator keeps its own count\nbelow the first. One certificate for a name and its wildcard costs 8 calls.",
+    rateLimit: { requests: 20, perMs: 60000, source: "https://www.namecheap.com/support/api/intro/" },
+    links: [
+      {
+        title: "API introduction (access, whitelisting, limits)",
+        url: "https://www.namecheap.com/support/api/intro/",
+      },
+      {
+        title: "domains.dns.getHosts",
+        url: "https://www.namecheap.com/support/api/methods/domains-dns/get-hosts/",
+      },
+      {
+        title: "domains.dns.setHosts",
+        url: "https://www.namecheap.com/support/api/methods/domains-dns/set-hosts/",
+      },
+    ],
+    issuerExample:
+      "apiVersion: dns01.io/v1alpha1\nkind: Issuer\nmetadata:\n  name: letsencrypt-namecheap\n  namespace: default\nspec:\n  acme:\n    server: https://acme-v02.api.letsencrypt.org/directory\n    email: admin@example.com\n    privateKeySecretRef:\n      name: letsencrypt-namecheap-account\n    solvers:\n      - dns01:\n          namecheap:\n            apiUser: example\n            clientIP: 203.0.113.10\n            apiKeySecretRef:\n              name: namecheap-api\n              key: api-key\n",
+    create: async (block, ctx) => (await import("./namecheap/descriptor.js")).descriptor.create(block, ctx),
+  },
   acmeDNS: {
     code: "acmeDNS",
     displayName: "acme-dns",
@@ -422,9 +569,9 @@ export const PROVIDERS: { readonly [K in Dns01ProviderName]?: ProviderDescriptor
   },
   webhook: {
     code: "webhook",
-    displayName: "Webhook (out-of-process solver over HTTP)",
+    displayName: "Webhook (cert-manager webhook solvers, or our HTTP contract)",
     summary:
-      "Calls an HTTP service you run with `POST {url}/present` and `POST {url}/cleanup`, carrying the record name, zone, value and the Issuer's `config`, so that any DNS provider lego or acme.sh support can be used without a change to the operator. The JSON contract is in docs/webhook.md; examples/webhook/ has a reference server to start from.",
+      "Two modes, picked by the block (docs/webhook.md). Without `url` (and without the operator's `DNS01_WEBHOOK_API_URL`), cert-manager's webhook solvers run unchanged: the operator calls the solver's APIService through the Kubernetes aggregation layer, `POST /apis/<groupName>/v1alpha1/<solverName>` with a `ChallengePayload`. With `url`, it calls an HTTP service you run with `POST {url}/present` and `POST {url}/cleanup` (our own JSON contract; examples/webhook/ has a reference server).",
     credentials: [
       {
         field: "tokenSecretRef",
@@ -447,7 +594,7 @@ export const PROVIDERS: { readonly [K in Dns01ProviderName]?: ProviderDescriptor
       {
         field: "url",
         description:
-          "Base URL of the webhook. Without it, the operator's `DNS01_WEBHOOK_API_URL` is used as a template in which `{groupName}` and `{solverName}` are replaced, e.g. `http://{solverName}.dns01-webhooks.svc:8080`; with neither, the Challenge fails with `InvalidConfiguration`. Redirects are not followed.",
+          "Base URL of a webhook speaking our HTTP contract. Without it, the operator's `DNS01_WEBHOOK_API_URL` is used as a template in which `{groupName}` and `{solverName}` are replaced, e.g. `http://{solverName}.dns01-webhooks.svc:8080`; with neither, the block is a cert-manager webhook solver, called through the aggregation layer. Redirects are not followed.",
       },
       {
         field: "caBundle",
@@ -488,6 +635,9 @@ export const IMPLEMENTED_PROVIDERS: readonly Dns01ProviderName[] = [
   "cloudDNS",
   "azureDNS",
   "digitalocean",
+  "ovh",
+  "godaddy",
+  "namecheap",
   "acmeDNS",
   "webhook",
 ];

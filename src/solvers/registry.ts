@@ -5,6 +5,7 @@
  */
 import { DNS01_PROVIDERS, type Dns01Provider, type Dns01ProviderName } from "../crds/index.js";
 import { TerminalError } from "../errors.js";
+import type { KubeClient } from "../kube/client.js";
 import type { SecretReader } from "./credentials.js";
 import type { ProviderContext, ProviderDescriptor } from "./provider.js";
 import { IMPLEMENTED_PROVIDERS, PROVIDERS } from "./providers.generated.js";
@@ -23,6 +24,8 @@ export interface CreateSolverContext {
    * workload identity) only there. False when unset, the safe side.
    */
   readonly clusterScoped?: boolean | undefined;
+  /** The Kubernetes API for providers that call it; default: the SecretReader's own client, if any. */
+  readonly kube?: KubeClient | undefined;
 }
 
 /** Descriptors by `dns01` field name: the generated PROVIDERS, or a table a test builds. */
@@ -91,6 +94,7 @@ async function build<K extends Dns01ProviderName>(
     secrets: ctx.secrets,
     clusterScoped: ctx.clusterScoped ?? false,
     signal: ctx.signal,
+    kube: ctx.kube ?? ctx.secrets.kube,
   };
   return descriptor.create(block, providerCtx);
 }

@@ -88,7 +88,15 @@ describe("route53 descriptor", () => {
     expect(err.message).toContain("secretAccessKeySecretRef.key is required");
   });
 
-  it("says auth.kubernetes is not supported rather than ignoring it", async () => {
+  it("needs role with auth.kubernetes, since the token is exchanged for a role", async () => {
+    const err = await failure({ auth: { kubernetes: { serviceAccountRef: { name: "sa" } } } }, ctx(true));
+    expect(err.reason).toBe("InvalidConfiguration");
+    expect(err.message).toBe(
+      "route53: auth.kubernetes needs role: the ARN of the IAM role the ServiceAccount's token is exchanged for",
+    );
+  });
+
+  it("says auth.kubernetes needs the Kubernetes API when the operator was given none", async () => {
     const err = await failure(
       {
         role: "arn:aws:iam::123456789012:role/dns",
@@ -97,7 +105,9 @@ describe("route53 descriptor", () => {
       ctx(true),
     );
     expect(err.reason).toBe("InvalidConfiguration");
-    expect(err.message).toContain("auth.kubernetes");
+    expect(err.message).toBe(
+      "route53: auth.kubernetes needs the Kubernetes API, which this operator process was not given",
+    );
   });
 
   it("never puts a credential value in an error", async () => {

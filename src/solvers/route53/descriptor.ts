@@ -4,6 +4,7 @@ import { readSecretRef, type ReadSecretRefOptions } from "../credentials.js";
 import type { ProviderContext, ProviderDescriptor } from "../provider.js";
 import type { CredentialSource } from "./credentials.js";
 import { createRoute53Solver, ROUTE53_RATE_LIMIT } from "./route53.js";
+import { requestServiceAccountToken } from "./service-account.js";
 
 /** Process-wide override of the Route 53 API endpoint: a testing and proxy knob, never needed on AWS. */
 export const ROUTE53_API_URL_ENV = "DNS01_ROUTE53_API_URL";
@@ -21,13 +22,8 @@ const KEY: ReadSecretRefOptions = { trim: true, prefixTemporary: false };
  * (both halves, or an error), else the ambient chain, which only a ClusterIssuer may use.
  */
 async function credentialSource(block: Route53Provider, ctx: ProviderContext): Promise<CredentialSource> {
-  if (block.auth?.kubernetes !== undefined) {
-    throw new TerminalError(
-      "route53: auth.kubernetes (a ServiceAccount token exchanged by AssumeRoleWithWebIdentity) is not " +
-        "supported yet; on EKS use IRSA or Pod Identity as ambient credentials of a ClusterIssuer, or access keys",
-      "InvalidConfiguration",
-    );
-  }
+  const k8s = block.auth?.kubernetes;
+  if (k8s !== undefined) return webIdentitySource(block, k8s.serviceAccountRef, ctx);
   const accessKeyId =
     block.accessKeyID !== undefined && block.accessKeyID !== ""
       ? block.accessKeyID.trim()
@@ -63,6 +59,50 @@ async function credentialSource(block: Route53Provider, ctx: ProviderContext): P
     );
   }
   return { kind: "ambient" };
+}
+
+/**
+ * cert-manager's `auth.kubernetes`: a token of the ServiceAccount (in the issuer's namespace, the
+ * cluster resource namespace for a ClusterIssuer) from the TokenRequest API, exchanged for `role`
+ * by AssumeRoleWithWebIdentity. A token is requested only when STS is called (credentials are
+ * cached until shortly before they expire).
+ */
+function webIdentitySource(
+  block: Route53Provider,
+  sa: { readonly name: string; readonly audiences?: readonly string[] | undefined },
+  ctx: ProviderContext,
+): CredentialSource {
+  if (block.role === undefined || block.role === "") {
+    throw new TerminalError(
+      "route53: auth.kubernetes needs role: the ARN of the IAM role the ServiceAccount's token is exchanged for",
+      "InvalidConfiguration",
+    );
+  }
+  if (
+    block.accessKeyID !== undefined ||
+    block.accessKeyIDSecretRef !== undefined ||
+    block.secretAccessKeySecretRef !== undefined
+  ) {
+    throw new TerminalError(
+      "route53: auth.kubernetes and access keys (accessKeyID, accessKeyIDSecretRef, secretAccessKeySecretRef) are exclusive",
+      "InvalidConfiguration",
+    );
+  }
+  const kube = ctx.kube;
+  if (kube === undefined) {
+    throw new TerminalError(
+      "route53: auth.kubernetes needs the Kubernetes API, which this operator process was not given",
+      "InvalidConfiguration",
+    );
+  }
+  const namespace = ctx.secretNamespace;
+  const audiences = sa.audiences === undefined ? undefined : [...sa.audiences];
+  return {
+    kind: "webIdentity",
+    // The audiences are part of what is exchanged: a change must not reuse cached credentials.
+    subject: `${namespace}/${sa.name}${audiences === undefined ? "" : `|${audiences.join(",")}`}`,
+    token: () => requestServiceAccountToken(kube, namespace, sa.name, audiences, ctx.signal),
+  };
 }
 
 function env(name: string): string | undefined {
@@ -127,8 +167,13 @@ export const descriptor: ProviderDescriptor<"route53"> = {
     {
       field: "auth.kubernetes",
       description:
-        "cert-manager's ServiceAccount token exchange; not supported yet (fails with `InvalidConfiguration`): " +
-        "use IRSA as ambient credentials of a ClusterIssuer.",
+        "`auth.kubernetes.serviceAccountRef: {name, audiences}` with `role`, as in cert-manager 1.15+: the " +
+        "operator requests a 10-minute token of that ServiceAccount (in the issuer's namespace; the cluster " +
+        "resource namespace for a ClusterIssuer) through the TokenRequest API, with the audience " +
+        "`sts.amazonaws.com` unless `audiences` says otherwise, and exchanges it for `role` with " +
+        "AssumeRoleWithWebIdentity. The operator needs `create` on `serviceaccounts/token` for that " +
+        "ServiceAccount: grant it with a Role in that namespace (`resourceNames: [<name>]`); the role's trust " +
+        "policy names the cluster's OIDC issuer and `system:serviceaccount:<namespace>:<name>`.",
     },
     {
       field: `${ROUTE53_API_URL_ENV} (operator environment)`,

@@ -2,6 +2,7 @@ import type { WebhookProvider } from "../../crds/index.js";
 import { TerminalError } from "../../errors.js";
 import { readSecretRef } from "../credentials.js";
 import type { ProviderDescriptor } from "../provider.js";
+import { createAggregatedWebhookSolver } from "./aggregated.js";
 import { createWebhookSolver, DEFAULT_WEBHOOK_TIMEOUT_MS } from "./webhook.js";
 
 /**
@@ -49,6 +50,20 @@ export function resolveWebhookUrl(
     .replaceAll("{solverName}", encodeURIComponent(block.solverName));
 }
 
+/**
+ * Which contract a block speaks: `http` (ours, docs/webhook.md) when it has a `url` or the operator
+ * has a {@link WEBHOOK_URL_ENV} template; else `aggregated`, cert-manager's: the solver is an
+ * APIService called through the Kubernetes API as `POST /apis/<groupName>/v1alpha1/<solverName>`.
+ */
+export function webhookMode(
+  block: WebhookProvider & WebhookBlockExtensions,
+  env: NodeJS.ProcessEnv = process.env,
+): "http" | "aggregated" {
+  if (block.url !== undefined && block.url.trim() !== "") return "http";
+  const template = env[WEBHOOK_URL_ENV]?.trim();
+  return template === undefined || template === "" ? "aggregated" : "http";
+}
+
 function decodeCaBundle(b64: string): string {
   const pem = Buffer.from(b64, "base64").toString("utf8");
   if (!pem.includes("-----BEGIN CERTIFICATE-----")) {
@@ -60,12 +75,13 @@ function decodeCaBundle(b64: string): string {
 /** The `webhook` provider: an out-of-process solver over HTTP (docs/webhook.md). */
 export const descriptor: ProviderDescriptor<"webhook"> = {
   code: "webhook",
-  displayName: "Webhook (out-of-process solver over HTTP)",
+  displayName: "Webhook (cert-manager webhook solvers, or our HTTP contract)",
   summary:
-    "Calls an HTTP service you run with `POST {url}/present` and `POST {url}/cleanup`, carrying " +
-    "the record name, zone, value and the Issuer's `config`, so that any DNS provider lego or acme.sh " +
-    "support can be used without a change to the operator. The JSON contract is in docs/webhook.md; " +
-    "examples/webhook/ has a reference server to start from.",
+    "Two modes, picked by the block (docs/webhook.md). Without `url` (and without the operator's " +
+    "`DNS01_WEBHOOK_API_URL`), cert-manager's webhook solvers run unchanged: the operator calls the " +
+    "solver's APIService through the Kubernetes aggregation layer, `POST /apis/<groupName>/v1alpha1/<solverName>` " +
+    "with a `ChallengePayload`. With `url`, it calls an HTTP service you run with `POST {url}/present` and " +
+    "`POST {url}/cleanup` (our own JSON contract; examples/webhook/ has a reference server).",
   credentials: [
     {
       field: "tokenSecretRef",
@@ -93,10 +109,10 @@ export const descriptor: ProviderDescriptor<"webhook"> = {
     {
       field: "url",
       description:
-        `Base URL of the webhook. Without it, the operator's \`${WEBHOOK_URL_ENV}\` is used as a template ` +
-        "in which `{groupName}` and `{solverName}` are replaced, e.g. " +
-        "`http://{solverName}.dns01-webhooks.svc:8080`; with neither, the Challenge fails with " +
-        "`InvalidConfiguration`. Redirects are not followed.",
+        "Base URL of a webhook speaking our HTTP contract. Without it, the operator's " +
+        `\`${WEBHOOK_URL_ENV}\` is used as a template in which \`{groupName}\` and \`{solverName}\` are ` +
+        "replaced, e.g. `http://{solverName}.dns01-webhooks.svc:8080`; with neither, the block is a " +
+        "cert-manager webhook solver, called through the aggregation layer. Redirects are not followed.",
     },
     {
       field: "caBundle",
@@ -160,6 +176,24 @@ spec:
 `,
   async create(block, ctx) {
     const ext: WebhookProvider & WebhookBlockExtensions = block;
+    const timeoutSeconds = ext.timeoutSeconds;
+    if (webhookMode(ext) === "aggregated") {
+      if (ctx.kube === undefined) {
+        throw invalid(
+          `${block.solverName}.${block.groupName} has no url, so it is called through the Kubernetes aggregation ` +
+            `layer, but this operator process has no Kubernetes API client; set webhook.url or ${WEBHOOK_URL_ENV}`,
+        );
+      }
+      return createAggregatedWebhookSolver({
+        kube: ctx.kube,
+        groupName: block.groupName,
+        solverName: block.solverName,
+        config: block.config,
+        resourceNamespace: ctx.secretNamespace,
+        allowAmbientCredentials: ctx.clusterScoped,
+        timeoutMs: timeoutSeconds === undefined ? undefined : timeoutSeconds * 1000,
+      });
+    }
     const url = resolveWebhookUrl(ext);
     const token =
       ext.tokenSecretRef === undefined
