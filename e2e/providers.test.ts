@@ -41,6 +41,12 @@ export const REPORT_FILE = join(tmpdir(), "dns01-e2e-provider-calls.json");
 
 /** More calls than this for one certificate would be a retry storm, not an issuance. */
 const MAX_CALLS_PER_CERTIFICATE = 24;
+/**
+ * OVH has no "records by name and value" call: each present or cleanup lists the name's record IDs,
+ * reads each record, then writes and refreshes the zone, and a re-present while propagation is
+ * awaited repeats the list and reads (21 calls typically, 26 seen under load).
+ */
+const MAX_CALLS_BY_PROVIDER: Partial<Record<string, number>> = { ovh: 36 };
 
 describe("one apex + wildcard certificate through each DNS provider, validated by Pebble against BIND", () => {
   let c: TestClients;
@@ -118,7 +124,7 @@ describe("one apex + wildcard certificate through each DNS provider, validated b
       );
       if (total !== undefined) {
         expect(total).toBeGreaterThan(0);
-        expect(total).toBeLessThanOrEqual(MAX_CALLS_PER_CERTIFICATE);
+        expect(total).toBeLessThanOrEqual(MAX_CALLS_BY_PROVIDER[code] ?? MAX_CALLS_PER_CERTIFICATE);
       }
 
       const inBind = await challengeTxt(domain);
