@@ -89,12 +89,15 @@ describe("a cert-manager webhook solver, called through the aggregation layer", 
     const calls = (solver?.calls ?? []).filter((k) => k.request.dnsName === domain);
     // eslint-disable-next-line no-console -- the calls an issuance costs, as the issue asks
     console.log(`aggregated webhook: ${String(calls.length)} calls for ${dnsNames.join(" + ")}`);
-    // Both values (apex and wildcard) presented, each cleaned up once. Present is idempotent and
-    // the dispatcher may present a value again while it waits for propagation, so presents are
-    // counted as values, not calls.
+    // Both values (apex and wildcard) presented, and every presented value cleaned up. Both calls
+    // are idempotent by contract and delivered at least once: a status write that loses a race
+    // after CleanUp (a 409) runs the cleanup again, so calls are counted as values. The TXT
+    // lookup above is what proves nothing was left.
     const values = (action: string): string[] =>
       calls.filter((k) => k.action === action).map((k) => k.request.key);
     expect(new Set(values("Present")).size).toBe(2);
-    expect(values("CleanUp").sort()).toEqual([...new Set(values("Present"))].sort());
+    expect([...new Set(values("CleanUp"))].sort()).toEqual([...new Set(values("Present"))].sort());
+    // At-least-once, not unbounded: a cleanup storm would be a bug.
+    expect(values("CleanUp").length).toBeLessThanOrEqual(4);
   });
 });
